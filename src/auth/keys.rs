@@ -1,0 +1,367 @@
+//! Key management: the one place where keys are created, rotated, revoked, enabled and
+//! disabled. The HTTP API and the CLI both call it, so they cannot drift apart.
+
+use super::key_format;
+use super::policy::Role;
+use super::verifier::KeyVerifier;
+use crate::clock::Clock;
+use crate::secret::SecretString;
+use crate::store::{KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, OwnerKind, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Longest owner name or label.
+pub const MAX_NAME_LEN: usize = 128;
+/// Largest metadata object, serialized.
+pub const MAX_METADATA_BYTES: usize = 4096;
+/// Longest key lifetime or rotation grace period: ten years.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Largest page of a key listing.
+pub const MAX_PAGE: u32 = 200;
+
+/// Errors of key management, mapped to HTTP statuses in `http::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No key with that id.
+    #[error("no such key")]
+    NotFound,
+    /// The request is invalid; the message says which field and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The key's state forbids the change.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// Keys from the environment are managed by the environment.
+    #[error("environment keys cannot be changed through the API")]
+    EnvironmentKey,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The OS random generator failed.
+    #[error("random generator failed: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+/// What is needed to create a key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// Owner name (created on first use).
+    pub owner: String,
+    /// Person or program; used only when the owner is new.
+    #[serde(default)]
+    pub owner_kind: OwnerKind,
+    /// Role name.
+    pub role: String,
+    /// Optional label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Lifetime, e.g. `"90d"`; none means no expiry.
+    #[serde(default)]
+    pub expires_in: Option<String>,
+    /// Free-form JSON object.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A key as shown to admins: no hash, no plaintext, times as RFC 3339.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    /// Public id.
+    pub id: String,
+    /// The prefix of the key string, as it appears in logs.
+    pub prefix: String,
+    /// Owner name.
+    pub owner: String,
+    /// Owner id.
+    pub owner_id: String,
+    /// Owner kind.
+    pub owner_kind: OwnerKind,
+    /// Role name.
+    pub role: String,
+    /// Label.
+    pub label: Option<String>,
+    /// State now.
+    pub state: KeyState,
+    /// Enabled flag.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: Option<String>,
+    /// Expiry time.
+    pub expires_at: Option<String>,
+    /// Last use.
+    pub last_used_at: Option<String>,
+    /// Revocation time.
+    pub revoked_at: Option<String>,
+    /// Successor after rotation.
+    pub replaced_by: Option<String>,
+    /// Free-form metadata.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Unix seconds as RFC 3339, for responses.
+pub fn rfc3339(unix: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+}
+
+/// A page of keys.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyPage {
+    /// The keys.
+    pub keys: Vec<KeyView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A newly issued key: the only time the plaintext exists outside the caller's hands.
+#[derive(Debug)]
+pub struct IssuedKey {
+    /// The stored record.
+    pub record: KeyRecord,
+    /// The key string.
+    pub token: SecretString,
+}
+
+/// Creates and changes keys.
+#[derive(Clone)]
+pub struct KeyManager {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    verifier: Option<Arc<KeyVerifier>>,
+}
+
+impl KeyManager {
+    /// A manager over `store`; with a `verifier`, changes take effect on its cache at once.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, verifier: Option<Arc<KeyVerifier>>) -> Self {
+        Self { store, clock, verifier }
+    }
+
+    fn view(&self, record: &KeyRecord) -> KeyView {
+        let pending = self.verifier.as_ref().and_then(|v| v.pending_last_used(&record.id));
+        let last_used = match (record.last_used_at, pending) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        KeyView {
+            id: record.id.clone(),
+            prefix: format!("{}{}", key_format::PREFIX, record.id),
+            owner: record.owner.name.clone(),
+            owner_id: record.owner.id.clone(),
+            owner_kind: record.owner.kind,
+            role: record.role.clone(),
+            label: record.label.clone(),
+            state: record.state(self.clock.unix()),
+            enabled: record.enabled,
+            created_at: rfc3339(record.created_at),
+            expires_at: record.expires_at.and_then(rfc3339),
+            last_used_at: last_used.and_then(rfc3339),
+            revoked_at: record.revoked_at.and_then(rfc3339),
+            replaced_by: record.replaced_by.clone(),
+            metadata: record.metadata.clone(),
+        }
+    }
+
+    /// Present a record as admins see it.
+    pub fn present(&self, record: &KeyRecord) -> KeyView {
+        self.view(record)
+    }
+
+    fn invalidate(&self, id: &str) {
+        if let Some(verifier) = &self.verifier {
+            verifier.invalidate(id);
+        }
+    }
+
+    /// Create a key; the plaintext is returned once, here.
+    pub async fn create(&self, request: CreateKey) -> Result<IssuedKey, KeyError> {
+        let owner = validate_name("owner", &request.owner)?;
+        let label = request.label.as_deref().map(|l| validate_name("label", l)).transpose()?;
+        let role = parse_role(&request.role)?;
+        let metadata = request.metadata.unwrap_or_default();
+        if serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_METADATA_BYTES {
+            return Err(KeyError::Invalid(format!(
+                "metadata must serialize to at most {MAX_METADATA_BYTES} bytes"
+            )));
+        }
+        let now = self.clock.unix();
+        let expires_at = match request.expires_in.as_deref() {
+            Some(text) => Some(now + parse_lifetime("expires_in", text)?),
+            None => None,
+        };
+        let generated = key_format::generate()?;
+        let new = NewKey {
+            id: generated.id.clone(),
+            owner_name: owner,
+            owner_kind: request.owner_kind,
+            role: role.as_str().to_owned(),
+            label,
+            key_hash: key_format::hash(generated.token.expose()),
+            metadata,
+            created_at: now,
+            expires_at,
+        };
+        let record = self.store.create_key(new).await?;
+        self.invalidate(&record.id);
+        Ok(IssuedKey { record, token: generated.token })
+    }
+
+    /// One key.
+    pub async fn get(&self, id: &str) -> Result<KeyRecord, KeyError> {
+        check_id(id)?;
+        self.store.get_key(id).await?.ok_or(KeyError::NotFound)
+    }
+
+    /// A page of keys matching `filter`; `cursor` comes from the previous page.
+    pub async fn list(&self, mut filter: KeyFilter, cursor: Option<&str>) -> Result<KeyPage, KeyError> {
+        if filter.limit == 0 || filter.limit > MAX_PAGE {
+            return Err(KeyError::Invalid(format!("limit must be between 1 and {MAX_PAGE}")));
+        }
+        if let Some(role) = &filter.role {
+            parse_role(role)?;
+        }
+        filter.after = match cursor {
+            Some(text) => Some(
+                text.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| KeyError::Invalid("cursor is not valid".to_owned()))?,
+            ),
+            None => None,
+        };
+        let records = self.store.list_keys(&filter, self.clock.unix()).await?;
+        let next_cursor = (records.len() == filter.limit as usize)
+            .then(|| records.last().map(|r| r.seq.to_string()))
+            .flatten();
+        Ok(KeyPage {
+            keys: records.iter().map(|r| self.view(r)).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Revoke a key for good, effective on this node's next request. Revoking twice is harmless.
+    pub async fn revoke(&self, id: &str) -> Result<KeyRecord, KeyError> {
+        check_id(id)?;
+        let record = self
+            .store
+            .update_key(id, KeyChange::Revoke(self.clock.unix()))
+            .await?
+            .ok_or(KeyError::NotFound)?;
+        self.invalidate(id);
+        Ok(record)
+    }
+
+    /// Enable or disable a key. A revoked key stays revoked.
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<KeyRecord, KeyError> {
+        check_id(id)?;
+        let record = self
+            .store
+            .update_key(id, KeyChange::SetEnabled(enabled))
+            .await?
+            .ok_or(KeyError::NotFound)?;
+        self.invalidate(id);
+        Ok(record)
+    }
+
+    /// Issue a successor with the same owner, role, label and metadata. The old key works for
+    /// `grace` more (none by default: it is revoked at once). Returns (old, new).
+    pub async fn rotate(&self, id: &str, grace: Option<&str>) -> Result<(KeyRecord, IssuedKey), KeyError> {
+        let old = self.get(id).await?;
+        let now = self.clock.unix();
+        match old.state(now) {
+            KeyState::Revoked => return Err(KeyError::Conflict("a revoked key cannot be rotated")),
+            KeyState::Expired => return Err(KeyError::Conflict("an expired key cannot be rotated")),
+            KeyState::Active | KeyState::Disabled => {}
+        }
+        let retire = match grace {
+            Some(text) => KeyChange::ExpireBy(now + parse_lifetime("grace", text)?),
+            None => KeyChange::Revoke(now),
+        };
+        let generated = key_format::generate()?;
+        // The successor keeps the remaining lifetime of the old key, not a fresh one.
+        let new = NewKey {
+            id: generated.id.clone(),
+            owner_name: old.owner.name.clone(),
+            owner_kind: old.owner.kind,
+            role: old.role.clone(),
+            label: old.label.clone(),
+            key_hash: key_format::hash(generated.token.expose()),
+            metadata: old.metadata.clone(),
+            created_at: now,
+            expires_at: old.expires_at,
+        };
+        let (old, record) = match self.store.rotate_key(id, retire, new).await {
+            Ok(Some(pair)) => pair,
+            Ok(None) => return Err(KeyError::NotFound),
+            Err(StoreError::Conflict(_)) => return Err(KeyError::Conflict("a revoked key cannot be rotated")),
+            Err(err) => return Err(err.into()),
+        };
+        self.invalidate(id);
+        self.invalidate(&record.id);
+        Ok((old, IssuedKey { record, token: generated.token }))
+    }
+}
+
+fn validate_name(field: &str, value: &str) -> Result<String, KeyError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_LEN || trimmed.chars().any(char::is_control) {
+        return Err(KeyError::Invalid(format!(
+            "{field} must be 1 to {MAX_NAME_LEN} characters without control characters"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn parse_role(name: &str) -> Result<Role, KeyError> {
+    Role::parse(name).ok_or_else(|| {
+        KeyError::Invalid("role must be one of: admin, user, device".to_owned())
+    })
+}
+
+/// Parse `"90d"`, `"12h"`, `"30m"` into seconds, within (0, ten years].
+pub fn parse_lifetime(field: &str, text: &str) -> Result<i64, KeyError> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|_| KeyError::Invalid(format!("{field} must be a duration such as \"90d\" or \"12h\"")))?;
+    if duration.is_zero() || duration > MAX_LIFETIME {
+        return Err(KeyError::Invalid(format!("{field} must be more than zero and at most ten years")));
+    }
+    i64::try_from(duration.as_secs()).map_err(|_| KeyError::Invalid(format!("{field} is too long")))
+}
+
+/// Key ids are short base36 strings; anything else cannot exist, so don't ask the store.
+fn check_id(id: &str) -> Result<(), KeyError> {
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()) {
+        Ok(())
+    } else if id.starts_with(|c: char| c.is_ascii_uppercase()) && id.ends_with("_API_KEY") {
+        Err(KeyError::EnvironmentKey)
+    } else {
+        Err(KeyError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_parse_from_human_text_within_bounds() {
+        assert_eq!(parse_lifetime("x", "90d").unwrap(), 90 * 86_400);
+        assert_eq!(parse_lifetime("x", "1h 30m").unwrap(), 5_400);
+        assert!(parse_lifetime("x", "0s").is_err());
+        assert!(parse_lifetime("x", "11years").is_err());
+        assert!(parse_lifetime("x", "soon").is_err());
+        assert!(parse_lifetime("x", "-5d").is_err());
+    }
+
+    #[test]
+    fn names_must_be_short_and_printable() {
+        assert_eq!(validate_name("owner", "  App 1 ").unwrap(), "App 1");
+        assert!(validate_name("owner", "").is_err());
+        assert!(validate_name("owner", "a\nb").is_err());
+        assert!(validate_name("owner", &"x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! Authentication and authorisation. Services never parse credentials: the HTTP layer asks
+//! [`KeyVerifier`] for a [`Principal`], and routes declare the [`Permission`] they need.
+
+pub mod cache;
+pub mod env_keys;
+pub mod key_format;
+pub mod keys;
+pub mod policy;
+pub mod principal;
+pub mod verifier;
+
+pub use env_keys::EnvKeys;
+pub use keys::{KeyError, KeyManager};
+pub use policy::{Permission, Role};
+pub use principal::{KeySource, Principal};
+pub use verifier::{AuthError, KeyVerifier, Refusal};

@@ -1,0 +1,147 @@
+//! Roles are named sets of permissions; routes declare a permission, never a role.
+//!
+//! Built in: `admin` ⊇ `user` (seed 000's key types), and `device` — the phone that sends SMS
+//! — which is separate: it holds only what the device gateway needs, not the user's rights.
+//! A later service adds a [`Permission`] variant and grants it here; handlers never compare
+//! roles.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Something a request may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Read one's own identity (`GET /api/whoami`): every valid key has it.
+    IdentityRead,
+    /// Create, list, rotate, revoke, enable and disable API keys.
+    KeysManage,
+}
+
+impl Permission {
+    /// Every permission, for exhaustive checks.
+    pub const ALL: &'static [Permission] = &[Permission::IdentityRead, Permission::KeysManage];
+
+    /// Stable name, as used in logs and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::IdentityRead => "identity.read",
+            Permission::KeysManage => "keys.manage",
+        }
+    }
+
+    /// The least-privileged built-in role that holds this permission: named in 403 bodies
+    /// (`"Admin role required"`), as seed 000's clients expect.
+    pub fn required_role(self) -> Role {
+        [Role::Device, Role::User, Role::Admin]
+            .into_iter()
+            .find(|role| role.grants(self))
+            .unwrap_or(Role::Admin)
+    }
+}
+
+/// A built-in role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Standard operations.
+    User,
+    /// The SMS-sending device: only device-gateway operations.
+    Device,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: &'static [Role] = &[Role::Admin, Role::User, Role::Device];
+
+    /// Stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+            Role::Device => "device",
+        }
+    }
+
+    /// Capitalised name for messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            Role::Admin => "Admin",
+            Role::User => "User",
+            Role::Device => "Device",
+        }
+    }
+
+    /// Parse a stored or wire name.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.iter().copied().find(|role| role.as_str() == name)
+    }
+
+    /// The permissions this role holds.
+    pub fn permissions(self) -> &'static [Permission] {
+        const USER: &[Permission] = &[Permission::IdentityRead];
+        const ADMIN: &[Permission] = &[Permission::IdentityRead, Permission::KeysManage];
+        const DEVICE: &[Permission] = &[Permission::IdentityRead];
+        match self {
+            Role::Admin => ADMIN,
+            Role::User => USER,
+            Role::Device => DEVICE,
+        }
+    }
+
+    /// Whether this role holds `permission`.
+    pub fn grants(self, permission: Permission) -> bool {
+        self.permissions().contains(&permission)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_holds_every_permission_of_user() {
+        for &permission in Role::User.permissions() {
+            assert!(Role::Admin.grants(permission), "{permission:?}");
+        }
+    }
+
+    #[test]
+    fn only_admin_manages_keys() {
+        assert!(Role::Admin.grants(Permission::KeysManage));
+        assert!(!Role::User.grants(Permission::KeysManage));
+        assert!(!Role::Device.grants(Permission::KeysManage));
+        assert_eq!(Permission::KeysManage.required_role(), Role::Admin);
+    }
+
+    #[test]
+    fn every_role_can_read_its_identity() {
+        for &role in Role::ALL {
+            assert!(role.grants(Permission::IdentityRead));
+        }
+    }
+
+    #[test]
+    fn role_names_round_trip() {
+        for &role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
+        assert_eq!(Role::parse("Admin"), None);
+    }
+
+    #[test]
+    fn every_permission_has_a_stable_distinct_name() {
+        let mut names: Vec<_> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Permission::ALL.len());
+    }
+}

@@ -1,0 +1,223 @@
+//! Key verification, kept off the database on the hot path.
+//!
+//! * A presented key is classified by format and checksum first: garbage costs a few
+//!   nanoseconds and no lookup.
+//! * Verified keys are cached by public id (the record, including its hash); a hit costs one
+//!   SHA-256 and one constant-time comparison. Expiry, revocation and the enabled flag are
+//!   re-checked against the clock on every request, so a cached key expires on time.
+//! * Unknown ids are remembered for `negative_cache_ttl`, and at most
+//!   `max_concurrent_lookups` store queries for uncached ids run at once, so a flood of
+//!   random well-formed keys cannot become a flood of queries.
+//! * Changes on this node invalidate the cache at once; changes made elsewhere (the CLI,
+//!   another node) are found by polling the store's change revision every `refresh_interval`.
+
+use super::cache::TtlCache;
+use super::env_keys::EnvKeys;
+use super::key_format::{self, KeyFormatError, ParsedKey};
+use super::policy::Role;
+use super::principal::{KeySource, Principal};
+use crate::clock::Clock;
+use crate::config::AuthSettings;
+use crate::store::{KeyRecord, KeyState, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+/// Why a key was refused. For logs and audit only: every refusal gets the same 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No credential in the request.
+    Missing,
+    /// Not a usable key string.
+    Malformed,
+    /// Our format, but the checksum is wrong.
+    BadChecksum,
+    /// No such key.
+    Unknown,
+    /// The id exists but the secret does not match.
+    WrongSecret,
+    /// Revoked.
+    Revoked,
+    /// Past its expiry.
+    Expired,
+    /// Disabled by an admin.
+    Disabled,
+}
+
+impl Refusal {
+    /// Stable name for log fields.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Missing => "missing",
+            Refusal::Malformed => "malformed",
+            Refusal::BadChecksum => "bad_checksum",
+            Refusal::Unknown => "unknown_key",
+            Refusal::WrongSecret => "wrong_secret",
+            Refusal::Revoked => "revoked",
+            Refusal::Expired => "expired",
+            Refusal::Disabled => "disabled",
+        }
+    }
+}
+
+/// Authentication failed, or could not be decided.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The credential was refused.
+    #[error("authentication refused: {}", .0.as_str())]
+    Refused(Refusal),
+    /// The store could not be asked.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<KeyFormatError> for AuthError {
+    fn from(err: KeyFormatError) -> Self {
+        AuthError::Refused(match err {
+            KeyFormatError::BadChecksum => Refusal::BadChecksum,
+            KeyFormatError::Malformed | KeyFormatError::Unusable => Refusal::Malformed,
+        })
+    }
+}
+
+/// Verifies presented keys; shared by every request on this node.
+pub struct KeyVerifier {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    env: EnvKeys,
+    known: TtlCache<Arc<KeyRecord>>,
+    unknown: TtlCache<()>,
+    lookups: Semaphore,
+    last_used: Mutex<HashMap<String, i64>>,
+}
+
+impl std::fmt::Debug for KeyVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyVerifier")
+            .field("cached", &self.known.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyVerifier {
+    /// A verifier over `store`, accepting also the given environment keys.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, env: EnvKeys, settings: &AuthSettings) -> Self {
+        Self {
+            store,
+            clock,
+            env,
+            known: TtlCache::new(settings.cache_capacity, settings.cache_ttl),
+            unknown: TtlCache::new(settings.cache_capacity, settings.negative_cache_ttl),
+            lookups: Semaphore::new(settings.max_concurrent_lookups),
+            last_used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Authenticate a presented key string.
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let parsed = key_format::parse(token)?;
+        let hash = key_format::hash(token);
+        if let Some(env) = self.env.find(&hash) {
+            return Ok(Principal {
+                key_id: env.variable.to_owned(),
+                owner_id: env.variable.to_owned(),
+                owner: env.variable.to_owned(),
+                role: env.role,
+                expires_at: None,
+                source: KeySource::Environment,
+            });
+        }
+        let ParsedKey::Issued { id } = parsed else {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        };
+        let record = self.record(id).await?;
+        if !bool::from(record.key_hash.ct_eq(&hash)) {
+            return Err(AuthError::Refused(Refusal::WrongSecret));
+        }
+        let now = self.clock.unix();
+        match record.state(now) {
+            KeyState::Active => {}
+            KeyState::Revoked => return Err(AuthError::Refused(Refusal::Revoked)),
+            KeyState::Expired => return Err(AuthError::Refused(Refusal::Expired)),
+            KeyState::Disabled => return Err(AuthError::Refused(Refusal::Disabled)),
+        }
+        let role = Role::parse(&record.role)
+            .ok_or_else(|| StoreError::Corrupt(format!("key {} has unknown role", record.id)))?;
+        self.lock_last_used().insert(record.id.clone(), now);
+        Ok(Principal {
+            key_id: record.id.clone(),
+            owner_id: record.owner.id.clone(),
+            owner: record.owner.name.clone(),
+            role,
+            expires_at: record.expires_at,
+            source: KeySource::Store,
+        })
+    }
+
+    async fn record(&self, id: &str) -> Result<Arc<KeyRecord>, AuthError> {
+        if let Some(record) = self.known.get(id) {
+            return Ok(record);
+        }
+        if self.unknown.get(id).is_some() {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        }
+        // The semaphore is never closed, so acquiring only fails if it were; treat as busy.
+        let _permit = self
+            .lookups
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Refused(Refusal::Unknown))?;
+        // Another request may have filled the cache while this one waited.
+        if let Some(record) = self.known.get(id) {
+            return Ok(record);
+        }
+        if self.unknown.get(id).is_some() {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        }
+        match self.store.get_key(id).await? {
+            Some(record) => {
+                let record = Arc::new(record);
+                self.known.insert(id.to_owned(), Arc::clone(&record));
+                Ok(record)
+            }
+            None => {
+                self.unknown.insert(id.to_owned(), ());
+                Err(AuthError::Refused(Refusal::Unknown))
+            }
+        }
+    }
+
+    /// Forget what is cached about `id`, so the next request reads the store.
+    pub fn invalidate(&self, id: &str) {
+        self.known.remove(id);
+        self.unknown.remove(id);
+    }
+
+    fn lock_last_used(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.last_used.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Last use of `id` seen on this node and not yet written to the store.
+    pub fn pending_last_used(&self, id: &str) -> Option<i64> {
+        self.lock_last_used().get(id).copied()
+    }
+
+    /// Write pending last-used times to the store.
+    pub async fn flush_last_used(&self) -> Result<(), StoreError> {
+        let batch: Vec<(String, i64)> = {
+            let mut pending = self.lock_last_used();
+            pending.drain().collect()
+        };
+        self.store.record_key_use(&batch).await
+    }
+
+    /// Invalidate keys changed after `revision` by any process; returns the new revision.
+    pub async fn refresh(&self, revision: i64) -> Result<i64, StoreError> {
+        let (current, changed) = self.store.key_changes_since(revision).await?;
+        for id in &changed {
+            self.invalidate(id);
+        }
+        Ok(current)
+    }
+}

@@ -1,0 +1,251 @@
+//! `portcullis keys …`: the same verbs as the admin API, straight on the store, so keys can
+//! be managed with no server running (or alongside one: its cache picks up the change within
+//! `auth.refresh_interval`).
+
+use crate::auth::KeyManager;
+use crate::auth::key_format;
+use crate::auth::keys::{CreateKey, IssuedKey, KeyView};
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::startup::create_private_dir;
+use crate::store::{self, KeyFilter, KeyState, OwnerKind};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use std::sync::Arc;
+
+/// `keys` and its verbs.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    verb: Verb,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Verb {
+    /// Create a key and print it, once.
+    Create {
+        /// Owner name (a user or an application); created on first use.
+        #[arg(long)]
+        owner: String,
+        /// Whether a new owner is a person or a program.
+        #[arg(long, value_enum, default_value = "user")]
+        owner_kind: Kind,
+        /// admin, user or device.
+        #[arg(long)]
+        role: String,
+        /// Label to tell this owner's keys apart.
+        #[arg(long)]
+        label: Option<String>,
+        /// Lifetime, e.g. 90d.
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// Free-form JSON object.
+        #[arg(long)]
+        metadata: Option<String>,
+    },
+    /// List keys.
+    List {
+        /// Only this owner's keys.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only keys with this role.
+        #[arg(long)]
+        role: Option<String>,
+        /// Only keys in this state.
+        #[arg(long, value_enum)]
+        state: Option<State>,
+        /// Page size.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Cursor from the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one key.
+    Show {
+        /// Key id.
+        id: String,
+    },
+    /// Revoke a key for good.
+    Revoke {
+        /// Key id.
+        id: String,
+    },
+    /// Replace a key with a new one for the same owner and role.
+    Rotate {
+        /// Key id.
+        id: String,
+        /// How long the old key keeps working, e.g. 1h (default: revoked at once).
+        #[arg(long)]
+        grace: Option<String>,
+    },
+    /// Enable a disabled key.
+    Enable {
+        /// Key id.
+        id: String,
+    },
+    /// Disable a key (reversible).
+    Disable {
+        /// Key id.
+        id: String,
+    },
+    /// Print a fresh random 64-hex-character key without storing it (for ADMIN_API_KEY etc.).
+    Generate,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    User,
+    App,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum State {
+    Active,
+    Disabled,
+    Expired,
+    Revoked,
+}
+
+/// Run a `keys` verb.
+pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
+    if let Verb::Generate = args.verb {
+        let key = key_format::generate_hex64()?;
+        if args.json {
+            println!("{}", json!({ "key": key.expose() }));
+        } else {
+            println!("{}", key.expose());
+        }
+        return Ok(());
+    }
+    create_private_dir(&settings.storage.data_dir)?;
+    let store = store::connect(&settings.storage.database_url()).await?;
+    let keys = KeyManager::new(store, Arc::new(SystemClock), None);
+    match args.verb {
+        Verb::Create { owner, owner_kind, role, label, expires_in, metadata } => {
+            let metadata = match metadata {
+                Some(text) => Some(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--metadata must be a JSON object: {e}"))?),
+                None => None,
+            };
+            let issued = keys
+                .create(CreateKey {
+                    owner,
+                    owner_kind: match owner_kind {
+                        Kind::User => OwnerKind::User,
+                        Kind::App => OwnerKind::App,
+                    },
+                    role,
+                    label,
+                    expires_in,
+                    metadata,
+                })
+                .await?;
+            print_issued(&keys, &issued, None, args.json)?;
+        }
+        Verb::List { owner, role, state, limit, cursor } => {
+            let filter = KeyFilter {
+                owner,
+                role,
+                state: state.map(|s| match s {
+                    State::Active => KeyState::Active,
+                    State::Disabled => KeyState::Disabled,
+                    State::Expired => KeyState::Expired,
+                    State::Revoked => KeyState::Revoked,
+                }),
+                after: None,
+                limit,
+            };
+            let page = keys.list(filter, cursor.as_deref()).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                println!("{:<14} {:<8} {:<9} {:<24} {:<21} LABEL", "ID", "ROLE", "STATE", "OWNER", "EXPIRES");
+                for key in &page.keys {
+                    println!(
+                        "{:<14} {:<8} {:<9} {:<24} {:<21} {}",
+                        key.id,
+                        key.role,
+                        state_name(key.state),
+                        key.owner,
+                        key.expires_at.as_deref().unwrap_or("never"),
+                        key.label.as_deref().unwrap_or("")
+                    );
+                }
+                if let Some(cursor) = page.next_cursor {
+                    println!("more: --cursor {cursor}");
+                }
+            }
+        }
+        Verb::Show { id } => print_view(&keys.present(&keys.get(&id).await?), args.json)?,
+        Verb::Revoke { id } => print_view(&keys.present(&keys.revoke(&id).await?), args.json)?,
+        Verb::Enable { id } => print_view(&keys.present(&keys.set_enabled(&id, true).await?), args.json)?,
+        Verb::Disable { id } => print_view(&keys.present(&keys.set_enabled(&id, false).await?), args.json)?,
+        Verb::Rotate { id, grace } => {
+            let (old, issued) = keys.rotate(&id, grace.as_deref()).await?;
+            let previous = keys.present(&old);
+            print_issued(&keys, &issued, Some(previous), args.json)?;
+        }
+        Verb::Generate => {}
+    }
+    Ok(())
+}
+
+fn state_name(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Active => "active",
+        KeyState::Disabled => "disabled",
+        KeyState::Expired => "expired",
+        KeyState::Revoked => "revoked",
+    }
+}
+
+fn print_view(view: &KeyView, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(view)?);
+    } else {
+        println!("id:           {}", view.id);
+        println!("owner:        {} ({:?})", view.owner, view.owner_kind);
+        println!("role:         {}", view.role);
+        println!("state:        {}", state_name(view.state));
+        println!("label:        {}", view.label.as_deref().unwrap_or("-"));
+        println!("created:      {}", view.created_at.as_deref().unwrap_or("-"));
+        println!("expires:      {}", view.expires_at.as_deref().unwrap_or("never"));
+        println!("last used:    {}", view.last_used_at.as_deref().unwrap_or("never"));
+        println!("revoked:      {}", view.revoked_at.as_deref().unwrap_or("-"));
+        if let Some(next) = &view.replaced_by {
+            println!("replaced by:  {next}");
+        }
+    }
+    Ok(())
+}
+
+fn print_issued(keys: &KeyManager, issued: &IssuedKey, previous: Option<KeyView>, json: bool) -> anyhow::Result<()> {
+    let view = keys.present(&issued.record);
+    if json {
+        let mut body = serde_json::to_value(&view)?;
+        if let Some(object) = body.as_object_mut() {
+            object.insert("key".to_owned(), json!(issued.token.expose()));
+            if let Some(previous) = &previous {
+                object.insert("previous".to_owned(), serde_json::to_value(previous)?);
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        println!("{}", issued.token.expose());
+        eprintln!("key {} for {} ({}) created; it is shown only this once.", view.id, view.owner, view.role);
+        if let Some(previous) = previous {
+            match previous.state {
+                KeyState::Revoked => eprintln!("previous key {} is revoked.", previous.id),
+                _ => eprintln!(
+                    "previous key {} keeps working until {}.",
+                    previous.id,
+                    previous.expires_at.as_deref().unwrap_or("-")
+                ),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! Settings, layered: built-in defaults → `portcullis.toml` (or `--config PATH`) →
+//! `PORTCULLIS_<SECTION>__<KEY>` environment variables → command-line flags (applied by the CLI).
+//!
+//! Every section denies unknown keys, so a typo in the file or the environment stops the
+//! process with an error that names the key instead of being silently ignored.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "portcullis.toml";
+/// Prefix of environment overrides; sections and keys are separated by a double underscore.
+pub const ENV_PREFIX: &str = "PORTCULLIS_";
+
+/// Errors in loading or validating settings; each names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is missing, unreadable, not TOML, or holds an unknown key or a wrong type.
+    #[error("configuration error: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value parsed but makes no sense.
+    #[error("invalid setting `{key}`: {reason}")]
+    Invalid {
+        /// Dotted path of the setting, e.g. `server.port`.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// All settings of a Portcullis process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where and how the HTTP server listens.
+    pub server: ServerSettings,
+    /// Log level, format and destination.
+    pub logging: LoggingSettings,
+    /// Where state is kept.
+    pub storage: StorageSettings,
+    /// API-key verification.
+    pub auth: AuthSettings,
+    /// Request size and time limits.
+    pub limits: LimitSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to bind; loopback by default so a fresh install is not exposed.
+    pub host: String,
+    /// TCP port; 0 picks a free one (the chosen address is printed on stdout).
+    pub port: u16,
+    /// Public URL of the server when behind a proxy, used in links it returns.
+    pub base_url: Option<String>,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    #[serde(with = "human_duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+            base_url: None,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Output format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `[logging]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSettings {
+    /// Write logs to this file, rotated daily (`<name>.YYYY-MM-DD`); stderr when unset.
+    pub log_file: Option<PathBuf>,
+    /// A `tracing` filter: `info`, `debug`, or directives such as `portcullis=debug,info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        Self {
+            log_file: None,
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// Directory for the embedded database, the initial admin key and other local state.
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to `sqlite://<data_dir>/portcullis.db`.
+    pub url: Option<String>,
+    /// Redis URL for state shared between nodes (used by later features when set).
+    pub redis_url: Option<String>,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            url: None,
+            redis_url: None,
+        }
+    }
+}
+
+impl StorageSettings {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("portcullis.db").display()),
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Accept the keys in `ADMIN_API_KEY`, `USER_API_KEY` and `TERMUX_API_KEY` (seed 000 style).
+    pub env_keys: bool,
+    /// How many verified keys to keep in memory.
+    pub cache_capacity: usize,
+    /// How long a verified key is trusted from memory before it is read again.
+    #[serde(with = "human_duration")]
+    pub cache_ttl: Duration,
+    /// How long an unknown key id is remembered as unknown.
+    #[serde(with = "human_duration")]
+    pub negative_cache_ttl: Duration,
+    /// How often to look for keys changed by another process (the CLI, another node).
+    #[serde(with = "human_duration")]
+    pub refresh_interval: Duration,
+    /// How often the last-used times of keys are written to the store.
+    #[serde(with = "human_duration")]
+    pub last_used_flush: Duration,
+    /// At most this many store look-ups for uncached keys run at once.
+    pub max_concurrent_lookups: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            env_keys: true,
+            cache_capacity: 10_000,
+            cache_ttl: Duration::from_secs(300),
+            negative_cache_ttl: Duration::from_secs(30),
+            refresh_interval: Duration::from_secs(1),
+            last_used_flush: Duration::from_secs(10),
+            max_concurrent_lookups: 4,
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Largest accepted request body in bytes; larger gets 413.
+    pub max_body_bytes: usize,
+    /// A request that takes longer than this gets 408.
+    #[serde(with = "human_duration")]
+    pub request_timeout: Duration,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Settings {
+    /// Load settings from defaults, the given file (or `portcullis.toml` if present) and the
+    /// environment, then validate them.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match config_file {
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => {
+                if Path::new(DEFAULT_CONFIG_FILE).exists() {
+                    figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+                }
+            }
+        }
+        // Only `SECTION__KEY` variables are settings; others with our prefix (such as the test
+        // suite's `PORTCULLIS_TEST_POSTGRES_URL`) are not, and must not trip the unknown-key check.
+        figment = figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Check values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.host.parse::<std::net::IpAddr>().is_err() && self.server.host != "localhost"
+        {
+            return Err(ConfigError::Invalid {
+                key: "server.host",
+                reason: format!("`{}` is not an IP address", self.server.host),
+            });
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.logging.level).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "logging.level",
+                reason: format!("`{}` is not a valid log filter", self.logging.level),
+            });
+        }
+        let url = self.storage.database_url();
+        if !url.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid {
+                key: "storage.url",
+                reason: "only sqlite:// URLs are supported by this build".to_owned(),
+            });
+        }
+        if self.limits.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_body_bytes",
+                reason: "must be greater than zero".to_owned(),
+            });
+        }
+        if self.limits.request_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "limits.request_timeout",
+                reason: "must be greater than zero".to_owned(),
+            });
+        }
+        if self.auth.cache_capacity == 0 || self.auth.max_concurrent_lookups == 0 {
+            return Err(ConfigError::Invalid {
+                key: "auth",
+                reason: "cache_capacity and max_concurrent_lookups must be greater than zero"
+                    .to_owned(),
+            });
+        }
+        if self.auth.refresh_interval.is_zero() || self.auth.last_used_flush.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "auth",
+                reason: "refresh_interval and last_used_flush must be greater than zero"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Durations are written as humans write them in config files: `"30s"`, `"5m"`, `"90d"`.
+pub mod human_duration {
+    use super::*;
+
+    /// Serialize as a human-readable string.
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    /// Parse `"30s"`, `"1h 30m"`, `"90d"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_listen_on_loopback_8080() {
+        let settings = Settings::default();
+        settings.validate().unwrap();
+        assert_eq!(settings.server.host, "127.0.0.1");
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.storage.database_url(), "sqlite://data/portcullis.db");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error_that_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[server]\nprot = 9000\n").unwrap();
+        let err = Settings::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_read_as_human_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[limits]\nrequest_timeout = \"1m 30s\"\n").unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.limits.request_timeout, Duration::from_secs(90));
+    }
+}

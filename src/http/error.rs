@@ -1,0 +1,208 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Every error body is `{"error": "...", "message": "..."}`; the stable machine-readable code
+//! rides in the `X-Error-Code` header so the bodies stay exactly as seed 000's clients expect.
+//! A 5xx shows only a correlation id (the request id); its cause goes to the log.
+
+use crate::auth::{AuthError, KeyError, Role};
+use crate::store::StoreError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+tokio::task_local! {
+    /// The id of the request being served, for error bodies and log lines.
+    pub static REQUEST_ID: String;
+}
+
+/// Header carrying the stable error code.
+pub const ERROR_CODE_HEADER: &str = "x-error-code";
+
+/// Everything a handler or middleware can answer with besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: no credential, or one that was refused. Deliberately says nothing more.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// 403: authenticated, but the role lacks the permission.
+    #[error("{} role required", .0.title())]
+    Forbidden(Role),
+    /// 400 with a message that says what is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404.
+    #[error("not found")]
+    NotFound,
+    /// 405; the `Allow` header is added by the router.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 408.
+    #[error("request timeout")]
+    Timeout,
+    /// 409 with a reason.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// 413.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// Any other 4xx produced by the framework.
+    #[error("client error {0}")]
+    OtherClientError(StatusCode),
+    /// 500: the cause is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// 503: a dependency (the store) is unreachable.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// The error a bare framework status stands for (used to give framework responses our shape).
+    pub fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+                ApiError::BadRequest("The request could not be understood".to_owned())
+            }
+            StatusCode::UNAUTHORIZED => ApiError::Unauthenticated,
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(status.to_string()),
+            s if s.is_client_error() => ApiError::OtherClientError(s),
+            s => ApiError::Internal(format!("framework returned {s}")),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String, String) {
+        match self {
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "auth.required",
+                "Authentication required".into(),
+                "Please provide valid API key".into(),
+            ),
+            ApiError::Forbidden(role) => (
+                StatusCode::FORBIDDEN,
+                "auth.forbidden",
+                "Insufficient permissions".into(),
+                format!("{} role required", role.title()),
+            ),
+            ApiError::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                "request.invalid",
+                "Bad request".into(),
+                message.clone(),
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found".into(),
+                "The requested resource does not exist".into(),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed".into(),
+                "This method is not allowed on this resource; see the Allow header".into(),
+            ),
+            ApiError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request.timeout",
+                "Request timeout".into(),
+                "The request took too long".into(),
+            ),
+            ApiError::Conflict(message) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict".into(),
+                (*message).to_owned(),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request.too_large",
+                "Payload too large".into(),
+                "The request body exceeds the size limit".into(),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "request.media_type",
+                "Unsupported media type".into(),
+                "Send the body as application/json".into(),
+            ),
+            ApiError::OtherClientError(status) => (
+                *status,
+                "request.rejected",
+                status.canonical_reason().unwrap_or("Client error").to_owned(),
+                "The request was rejected".into(),
+            ),
+            ApiError::Internal(_) | ApiError::Unavailable(_) => {
+                let status = match self {
+                    ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let reference = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+                (
+                    status,
+                    if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal" },
+                    status.canonical_reason().unwrap_or("Server error").to_owned(),
+                    format!("Something went wrong on our side. Reference: {reference}"),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, error, message) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+        }
+        let mut response = (status, axum::Json(json!({ "error": error, "message": message }))).into_response();
+        response
+            .headers_mut()
+            .insert(ERROR_CODE_HEADER, HeaderValue::from_static(code));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="portcullis""#),
+            );
+        }
+        response
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(err: KeyError) -> Self {
+        match err {
+            KeyError::NotFound => ApiError::NotFound,
+            KeyError::Invalid(message) => ApiError::BadRequest(message),
+            KeyError::Conflict(message) => ApiError::Conflict(message),
+            KeyError::EnvironmentKey => {
+                ApiError::Conflict("environment keys cannot be changed through the API")
+            }
+            KeyError::Store(err) => err.into(),
+            KeyError::Random(err) => ApiError::Internal(format!("random generator: {err}")),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        ApiError::Internal(err.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Refused(_) => ApiError::Unauthenticated,
+            AuthError::Store(err) => err.into(),
+        }
+    }
+}

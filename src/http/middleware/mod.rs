@@ -1,0 +1,7 @@
+//! Middleware, one concern per file. The order in which they wrap the routes is set, and
+//! explained, in `http::router`.
+
+pub mod authorize;
+pub mod json_errors;
+pub mod request_id;
+pub mod security_headers;

@@ -1,0 +1,11 @@
+//! HTTP: the route table, the middleware stack, extractors, and error mapping.
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod router;
+pub mod routes;
+pub mod state;
+
+pub use error::ApiError;
+pub use state::AppState;

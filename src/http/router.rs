@@ -1,0 +1,82 @@
+//! The whole HTTP application: every area's routes, merged, wrapped in the middleware stack.
+
+use super::error::ApiError;
+use super::middleware::json_errors::json_errors;
+use super::middleware::request_id::{RequestId, request_id};
+use super::middleware::security_headers::security_headers;
+use super::routes;
+use super::state::AppState;
+use crate::config::LimitSettings;
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use std::any::Any;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Build the application.
+pub fn build(state: AppState, limits: &LimitSettings) -> Router {
+    let tls = state.tls;
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::whoami::router(&state))
+        .merge(routes::keys::router(&state))
+        .fallback(not_found)
+        .with_state(state)
+        // Layers listed outermost first. Each wraps every route and the fallback, so a 404,
+        // a 405, a 413 or a panic passes through all of them like any other response.
+        .layer(
+            ServiceBuilder::new()
+                // 1. Request id first, so everything inside (error bodies, spans, panics)
+                //    can name it, and it is echoed on every response.
+                .layer(from_fn(request_id))
+                // 2. Security headers on whatever comes back, errors included.
+                .layer(from_fn_with_state(tls, security_headers))
+                // 3. Framework answers (405 from routing, 408, 413, panics) get our JSON shape.
+                .layer(from_fn(json_errors))
+                // 4. A panic becomes a 500 with a correlation id, not a dropped connection.
+                .layer(CatchPanicLayer::custom(on_panic))
+                // 5. One span per request, keyed by the matched route (never the raw URI,
+                //    whose query string could hold a secret).
+                .layer(TraceLayer::new_for_http().make_span_with(span))
+                // 6. A deadline on the whole request, body upload included → 408.
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    limits.request_timeout,
+                ))
+                // 7. Body size limit, enforced while the body streams in → 413.
+                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
+        )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+fn on_panic(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    ApiError::Internal(format!("handler panicked: {detail}")).into_response()
+}
+
+fn span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("<unmatched>");
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.as_str())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), route, request_id = id)
+}

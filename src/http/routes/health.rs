@@ -1,0 +1,45 @@
+//! `GET /healthz`: unauthenticated liveness and store reachability, for load balancers.
+
+use crate::http::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+/// Routes of this area.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(health))
+}
+
+/// 200 `{"status":"ok"}` when the store answers, 503 otherwise. The store is pinged at most
+/// once a second, however many probes arrive: an unauthenticated caller must not be able to
+/// turn probes into database load.
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let ok = match state.health.fresh() {
+        Some(ok) => ok,
+        None => {
+            let ok = match state.store.ping().await {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::error!(error = %err, "health check: store unreachable");
+                    false
+                }
+            };
+            state.health.remember(ok);
+            ok
+        }
+    };
+    if ok {
+        (StatusCode::OK, Json(json!({ "status": "ok" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "unavailable",
+                "error": "Service unavailable",
+                "message": "The store is unreachable",
+            })),
+        )
+    }
+}

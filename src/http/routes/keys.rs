@@ -1,0 +1,139 @@
+//! The key-management API, admin only (`keys.manage`):
+//!
+//! | method | path | does |
+//! |---|---|---|
+//! | POST | `/api/keys` | create; 201 with the key, shown this once |
+//! | GET | `/api/keys` | list; `owner`, `role`, `state`, `limit`, `cursor` |
+//! | GET | `/api/keys/{id}` | show one |
+//! | POST | `/api/keys/{id}/revoke` | revoke for good |
+//! | POST | `/api/keys/{id}/rotate` | new key, same owner and role; optional `{"grace":"1h"}` |
+//! | POST | `/api/keys/{id}/enable`, `/disable` | switch on or off |
+
+use crate::auth::keys::{CreateKey, IssuedKey, KeyView};
+use crate::auth::Permission;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::middleware::authorize::{Guard, authorize};
+use crate::http::state::AppState;
+use crate::store::{KeyFilter, KeyState};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+/// Routes of this area.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/keys", post(create).get(list))
+        .route("/api/keys/{id}", get(show))
+        .route("/api/keys/{id}/revoke", post(revoke))
+        .route("/api/keys/{id}/rotate", post(rotate))
+        .route("/api/keys/{id}/enable", post(enable))
+        .route("/api/keys/{id}/disable", post(disable))
+        .route_layer(from_fn_with_state(
+            Guard::new(state, Permission::KeysManage),
+            authorize,
+        ))
+}
+
+/// A created key: the plaintext once, beside the usual view.
+#[derive(Serialize)]
+struct Created {
+    key: String,
+    #[serde(flatten)]
+    view: KeyView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<KeyView>,
+}
+
+fn created(state: &AppState, issued: IssuedKey, previous: Option<KeyView>) -> Response {
+    let view = state.keys.present(&issued.record);
+    let location = HeaderValue::from_str(&format!("/api/keys/{}", view.id)).ok();
+    let body = Created {
+        key: issued.token.expose().to_owned(),
+        view,
+        previous,
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+async fn create(State(state): State<AppState>, ApiJson(request): ApiJson<CreateKey>) -> Result<Response, ApiError> {
+    let issued = state.keys.create(request).await?;
+    tracing::info!(key_id = %issued.record.id, owner = %issued.record.owner.name, role = %issued.record.role, "key created");
+    Ok(created(&state, issued, None))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    owner: Option<String>,
+    role: Option<String>,
+    state: Option<KeyState>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQuery>) -> Result<impl IntoResponse, ApiError> {
+    let filter = KeyFilter {
+        owner: query.owner,
+        role: query.role,
+        state: query.state,
+        after: None,
+        limit: query.limit.unwrap_or(50),
+    };
+    Ok(Json(state.keys.list(filter, query.cursor.as_deref()).await?))
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<KeyView>, ApiError> {
+    let record = state.keys.get(&id).await?;
+    Ok(Json(state.keys.present(&record)))
+}
+
+async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<KeyView>, ApiError> {
+    let record = state.keys.revoke(&id).await?;
+    tracing::info!(key_id = %record.id, "key revoked");
+    Ok(Json(state.keys.present(&record)))
+}
+
+async fn enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<KeyView>, ApiError> {
+    set_enabled(state, id, true).await
+}
+
+async fn disable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<KeyView>, ApiError> {
+    set_enabled(state, id, false).await
+}
+
+async fn set_enabled(state: AppState, id: String, enabled: bool) -> Result<Json<KeyView>, ApiError> {
+    let record = state.keys.set_enabled(&id, enabled).await?;
+    tracing::info!(key_id = %record.id, enabled, "key enabled flag changed");
+    Ok(Json(state.keys.present(&record)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    grace: Option<String>,
+}
+
+/// The body is optional: an empty body rotates with no grace period.
+async fn rotate(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| {
+            ApiError::BadRequest(format!("The JSON body does not match the expected shape: {err}"))
+        })?
+    };
+    let (old, issued) = state.keys.rotate(&id, request.grace.as_deref()).await?;
+    tracing::info!(old_key_id = %old.id, new_key_id = %issued.record.id, "key rotated");
+    let previous = state.keys.present(&old);
+    Ok(created(&state, issued, Some(previous)))
+}

@@ -1,0 +1,46 @@
+//! What every handler can reach. Cheap to clone: everything is behind an `Arc`.
+
+use crate::auth::{KeyManager, KeyVerifier};
+use crate::clock::Clock;
+use crate::store::Store;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Shared application state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Authenticates keys.
+    pub verifier: Arc<KeyVerifier>,
+    /// Creates and changes keys.
+    pub keys: KeyManager,
+    /// Whether the server is reached over TLS (turns on HSTS).
+    pub tls: bool,
+    /// Recent store health, so that unauthenticated health probes cannot flood the database.
+    pub health: Arc<HealthCache>,
+}
+
+/// The result of the last store ping, reused for [`HealthCache::TTL`].
+#[derive(Debug, Default)]
+pub struct HealthCache {
+    last: Mutex<Option<(Instant, bool)>>,
+}
+
+impl HealthCache {
+    /// How long a health result is reused.
+    pub const TTL: Duration = Duration::from_secs(1);
+
+    /// The cached result, if fresh.
+    pub fn fresh(&self) -> Option<bool> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, ok)| ok)
+    }
+
+    /// Remember a result.
+    pub fn remember(&self, ok: bool) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), ok));
+    }
+}

@@ -1,0 +1,25 @@
+//! Portcullis: a secure API server in one binary.
+//!
+//! The modules below read as a guided tour, top to bottom: how the process is configured and
+//! started, how a request travels through HTTP and authentication, and where state is kept.
+//! Data flows down the list, never back up (see `shared/PRODUCT.md`, "Architecture").
+
+/// Command-line interface: `serve`, `keys …`; a thin layer over the library.
+pub mod cli;
+/// Settings: built-in defaults → TOML file → `PORTCULLIS_*` environment, validated at load.
+pub mod config;
+/// Build the application from settings and run it until shutdown.
+pub mod startup;
+/// Logging setup: text or JSON, stderr or a daily-rotated file.
+pub mod telemetry;
+/// HTTP: the route table, middleware (layer order explained there), extractors and the one
+/// place where errors become responses.
+pub mod http;
+/// Authentication and authorisation: key format, verification cache, roles and permissions.
+pub mod auth;
+/// Persistence behind the `Store` trait; all SQL lives here.
+pub mod store;
+/// Time as an injected dependency, so expiry can be tested without sleeping.
+pub mod clock;
+/// Secret-holding types that zeroize on drop and never print.
+pub mod secret;

@@ -1,0 +1,16 @@
+//! The `portcullis` binary: parse the command line and hand over to the library.
+
+use clap::Parser;
+use portcullis::cli::{self, Cli};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("portcullis: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

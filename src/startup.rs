@@ -1,0 +1,211 @@
+//! Build the application from settings, and run it until a shutdown signal.
+
+use crate::auth::{EnvKeys, KeyManager, KeyVerifier, keys::CreateKey};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::http::state::{AppState, HealthCache};
+use crate::http::router;
+use crate::store::{self, OwnerKind};
+use anyhow::Context;
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Name of the file, in the data directory, that receives the first admin key.
+pub const INITIAL_ADMIN_KEY_FILE: &str = "initial-admin.key";
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    settings: Settings,
+}
+
+impl Application {
+    /// Open the store, prepare authentication, create the first admin key on an empty store,
+    /// and bind the listener.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>, env_keys: EnvKeys) -> anyhow::Result<Self> {
+        create_private_dir(&settings.storage.data_dir)?;
+        let store = store::connect(&settings.storage.database_url())
+            .await
+            .context("opening the store")?;
+        if !env_keys.variables().is_empty() {
+            tracing::info!(variables = ?env_keys.variables(), "accepting keys from the environment");
+        }
+        let verifier = Arc::new(KeyVerifier::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            env_keys,
+            &settings.auth,
+        ));
+        let keys = KeyManager::new(Arc::clone(&store), Arc::clone(&clock), Some(Arc::clone(&verifier)));
+        if store.count_keys().await? == 0 {
+            let path = write_initial_admin_key(&keys, &settings.storage.data_dir).await?;
+            tracing::warn!(path = %path.display(), "created the initial admin key; store it safely and delete the file");
+        }
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("binding {address}"))?;
+        let state = AppState {
+            store,
+            clock,
+            verifier,
+            keys,
+            tls: false,
+            health: Arc::new(HealthCache::default()),
+        };
+        Ok(Self { listener, state, settings })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until `shutdown` completes, then let in-flight requests finish (at most
+    /// `server.shutdown_grace`) and flush pending state.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, state, settings } = self;
+        let background = spawn_background(&state, &settings);
+        let app = router::build(state.clone(), &settings.limits);
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stopping_tx.send(());
+        };
+        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal);
+        let grace = settings.server.shutdown_grace;
+        tokio::select! {
+            result = serve => result.context("serving HTTP")?,
+            () = async move {
+                if stopping_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => tracing::warn!("shutdown grace period over; dropping remaining connections"),
+        }
+        for task in background {
+            task.abort();
+        }
+        if let Err(err) = state.verifier.flush_last_used().await {
+            tracing::warn!(error = %err, "could not record last-used times at shutdown");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Periodic work: pick up key changes made elsewhere; write last-used times.
+fn spawn_background(state: &AppState, settings: &Settings) -> Vec<tokio::task::JoinHandle<()>> {
+    let refresh = {
+        let verifier = Arc::clone(&state.verifier);
+        let every = settings.auth.refresh_interval;
+        tokio::spawn(async move {
+            let mut revision = match verifier.refresh(i64::MAX).await {
+                Ok(current) => current,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot read key revision");
+                    0
+                }
+            };
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                ticker.tick().await;
+                match verifier.refresh(revision).await {
+                    Ok(current) => revision = current,
+                    Err(err) => tracing::warn!(error = %err, "cannot check for key changes"),
+                }
+            }
+        })
+    };
+    let flush = {
+        let verifier = Arc::clone(&state.verifier);
+        let every = settings.auth.last_used_flush;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                ticker.tick().await;
+                if let Err(err) = verifier.flush_last_used().await {
+                    tracing::warn!(error = %err, "cannot record last-used times");
+                }
+            }
+        })
+    };
+    vec![refresh, flush]
+}
+
+/// Create `dir` (and parents) readable by the owner only.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
+}
+
+/// Issue the first admin key and write it, mode 0600, to the data directory. If the file
+/// cannot be written the key is revoked at once (nobody could know it) and start-up fails;
+/// `portcullis keys create --role admin` then issues one from the command line.
+async fn write_initial_admin_key(keys: &KeyManager, data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
+    let issued = keys
+        .create(CreateKey {
+            owner: "admin".to_owned(),
+            owner_kind: OwnerKind::User,
+            role: "admin".to_owned(),
+            label: Some("initial admin key".to_owned()),
+            expires_in: None,
+            metadata: None,
+        })
+        .await
+        .context("creating the initial admin key")?;
+    let write = || -> std::io::Result<()> {
+        // Replace any stale file from an earlier, wiped store; never widen its permissions.
+        let _ = std::fs::remove_file(&path);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(issued.token.expose().as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    };
+    if let Err(err) = write() {
+        // Without the file nobody can use the key: revoke it so the next start tries again.
+        let _ = keys.revoke(&issued.record.id).await;
+        return Err(err).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(path)
+}
+
+/// Resolve on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,78 @@
+//! Persistence. The rest of the program sees only the [`Store`] trait and the plain models in
+//! [`models`]; each database engine has one implementation, chosen once from the URL scheme.
+//! All SQL lives in this module.
+
+mod migrate;
+pub mod models;
+mod sqlite;
+
+pub use models::{KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, Owner, OwnerKind};
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Errors from the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or a statement failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migration {version} failed: {source}")]
+    Migration {
+        /// The migration that failed.
+        version: i64,
+        /// The underlying error.
+        source: sqlx::Error,
+    },
+    /// A row holds a value this build does not understand (e.g. edited by hand).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The change conflicts with the current state of the row.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The storage URL cannot be used.
+    #[error("unsupported storage URL: {0}")]
+    UnsupportedUrl(String),
+}
+
+/// Everything Portcullis keeps durably. Every method that reports success has committed.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Number of keys ever created (revoked included), to detect a brand-new store.
+    async fn count_keys(&self) -> Result<i64, StoreError>;
+    /// Store a new key, creating its owner on first use.
+    async fn create_key(&self, new: NewKey) -> Result<KeyRecord, StoreError>;
+    /// One key by public id.
+    async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// A page of keys, oldest first, after the cursor in `filter`.
+    async fn list_keys(&self, filter: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Apply one change to a key; `None` when there is no such key.
+    async fn update_key(&self, id: &str, change: KeyChange) -> Result<Option<KeyRecord>, StoreError>;
+    /// Atomically create `new` and retire `old_id` with `retire` (revoke now, or expire later).
+    /// Fails with `Conflict` when the old key is already revoked.
+    async fn rotate_key(
+        &self,
+        old_id: &str,
+        retire: KeyChange,
+        new: NewKey,
+    ) -> Result<Option<(KeyRecord, KeyRecord)>, StoreError>;
+    /// Record when keys were last used (batched; the newest time wins).
+    async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError>;
+    /// The current change revision and the ids of keys changed after `revision`.
+    async fn key_changes_since(&self, revision: i64) -> Result<(i64, Vec<String>), StoreError>;
+}
+
+/// Open the store named by `url`, creating and migrating it as needed.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(
+            url.split(':').next().unwrap_or_default().to_owned(),
+        ))
+    }
+}

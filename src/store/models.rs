@@ -1,0 +1,172 @@
+//! Plain data as stored. Timestamps are Unix seconds; roles are names, interpreted by `auth`
+//! (the store sits below the policy layer and must not depend on it).
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a key holder is a person or a program (seed 003's "User 1" vs "App 1").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerKind {
+    /// A person.
+    #[default]
+    User,
+    /// An application or service.
+    App,
+}
+
+impl OwnerKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerKind::User => "user",
+            OwnerKind::App => "app",
+        }
+    }
+
+    /// Parse the stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "user" => Some(OwnerKind::User),
+            "app" => Some(OwnerKind::App),
+            _ => None,
+        }
+    }
+}
+
+/// The holder of one or more keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// Public, stable id.
+    pub id: String,
+    /// Unique display name.
+    pub name: String,
+    /// Person or program.
+    pub kind: OwnerKind,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A key as stored: never holds the plaintext, only its SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Public id, also embedded in the key string.
+    pub id: String,
+    /// Who holds the key.
+    pub owner: Owner,
+    /// Role name.
+    pub role: String,
+    /// Free text to tell keys of one owner apart.
+    pub label: Option<String>,
+    /// SHA-256 of the full key string.
+    pub key_hash: [u8; 32],
+    /// Free-form JSON object.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// A disabled key is refused until enabled again.
+    pub enabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; refused from this instant on.
+    pub expires_at: Option<i64>,
+    /// Unix seconds, as last flushed.
+    pub last_used_at: Option<i64>,
+    /// Unix seconds; refused from this instant on, for good.
+    pub revoked_at: Option<i64>,
+    /// The key that replaced this one by rotation.
+    pub replaced_by: Option<String>,
+    /// Position in the listing order, used as the pagination cursor.
+    pub seq: i64,
+}
+
+// The hash is not secret in the way the key is, but it is a lookup token for the key: keep it
+// out of logs anyway.
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("id", &self.id)
+            .field("owner", &self.owner.name)
+            .field("role", &self.role)
+            .field("key_hash", &"***")
+            .field("enabled", &self.enabled)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The life-cycle state of a key at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Usable.
+    Active,
+    /// Switched off by an admin; can be switched on again.
+    Disabled,
+    /// Past its expiry.
+    Expired,
+    /// Revoked for good.
+    Revoked,
+}
+
+impl KeyRecord {
+    /// State at `now` (Unix seconds). Revocation wins over everything else.
+    pub fn state(&self, now: i64) -> KeyState {
+        if self.revoked_at.is_some_and(|at| at <= now) {
+            KeyState::Revoked
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            KeyState::Expired
+        } else if !self.enabled {
+            KeyState::Disabled
+        } else {
+            KeyState::Active
+        }
+    }
+}
+
+/// A key to be created.
+#[derive(Clone)]
+pub struct NewKey {
+    /// Public id.
+    pub id: String,
+    /// Owner name; the owner is created on first use.
+    pub owner_name: String,
+    /// Used only when the owner is created.
+    pub owner_kind: OwnerKind,
+    /// Role name.
+    pub role: String,
+    /// Optional label.
+    pub label: Option<String>,
+    /// SHA-256 of the key string.
+    pub key_hash: [u8; 32],
+    /// Free-form JSON object.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+/// One change to an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChange {
+    /// Revoke at this time (kept if already revoked earlier).
+    Revoke(i64),
+    /// Expire at this time, or keep an earlier expiry.
+    ExpireBy(i64),
+    /// Enable or disable.
+    SetEnabled(bool),
+}
+
+/// Filters and cursor for listing keys.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    /// Exact owner name.
+    pub owner: Option<String>,
+    /// Exact role name.
+    pub role: Option<String>,
+    /// State at the time of listing.
+    pub state: Option<KeyState>,
+    /// Only keys after this `seq`.
+    pub after: Option<i64>,
+    /// Page size.
+    pub limit: u32,
+}

@@ -1,0 +1,316 @@
+//! The embedded SQLite store: WAL journal for concurrent readers, `synchronous = FULL` so a
+//! committed write survives a crash or power loss right after the response.
+
+use super::models::{KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, Owner, OwnerKind};
+use super::{Store, StoreError, migrate};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Pool, QueryBuilder, Row, Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: Pool<Sqlite>,
+}
+
+const KEY_COLUMNS: &str = "SELECT k.seq, k.id, k.role, k.label, k.key_hash, k.metadata, k.enabled, \
+     k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.replaced_by, \
+     o.id AS owner_id, o.name AS owner_name, o.kind AS owner_kind, o.created_at AS owner_created_at \
+     FROM api_keys k JOIN owners o ON o.id = k.owner_id";
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `url` and bring its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            // The CLI and the server share the file; wait for the other's write instead of failing.
+            .busy_timeout(Duration::from_secs(5));
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| sqlx::Error::Io(e))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        migrate::run(&pool, migrate::SQLITE).await?;
+        Ok(Self { pool })
+    }
+
+    async fn next_revision(tx: &mut Transaction<'_, Sqlite>) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'keys' RETURNING value")
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("value")?,
+        )
+    }
+
+    async fn insert_key(
+        tx: &mut Transaction<'_, Sqlite>,
+        new: &NewKey,
+        revision: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO owners (id, name, kind, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .bind(&new.owner_name)
+        .bind(new.owner_kind.as_str())
+        .bind(new.created_at)
+        .execute(&mut **tx)
+        .await?;
+        let metadata = serde_json::to_string(&new.metadata)
+            .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, owner_id, role, label, key_hash, metadata, enabled, created_at, expires_at, revision) \
+             SELECT ?, o.id, ?, ?, ?, ?, TRUE, ?, ?, ? FROM owners o WHERE o.name = ?",
+        )
+        .bind(&new.id)
+        .bind(&new.role)
+        .bind(&new.label)
+        .bind(&new.key_hash[..])
+        .bind(metadata)
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .bind(revision)
+        .bind(&new.owner_name)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn apply_change(
+        tx: &mut Transaction<'_, Sqlite>,
+        id: &str,
+        change: KeyChange,
+        revision: i64,
+        replaced_by: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new("UPDATE api_keys SET revision = ");
+        query.push_bind(revision);
+        match change {
+            KeyChange::Revoke(at) => {
+                query.push(", revoked_at = COALESCE(revoked_at, ").push_bind(at).push(")");
+            }
+            KeyChange::ExpireBy(at) => {
+                query
+                    .push(", expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < ")
+                    .push_bind(at)
+                    .push(" THEN expires_at ELSE ")
+                    .push_bind(at)
+                    .push(" END");
+            }
+            KeyChange::SetEnabled(enabled) => {
+                query.push(", enabled = ").push_bind(enabled);
+            }
+        }
+        if let Some(new_id) = replaced_by {
+            query.push(", replaced_by = ").push_bind(new_id.to_owned());
+        }
+        query.push(" WHERE id = ").push_bind(id.to_owned());
+        if replaced_by.is_some() {
+            query.push(" AND revoked_at IS NULL");
+        }
+        Ok(query.build().execute(&mut **tx).await?.rows_affected())
+    }
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
+    let hash: Vec<u8> = row.try_get("key_hash")?;
+    let key_hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("key_hash is not 32 bytes".to_owned()))?;
+    let metadata: String = row.try_get("metadata")?;
+    let metadata = serde_json::from_str(&metadata)
+        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+    let kind: String = row.try_get("owner_kind")?;
+    Ok(KeyRecord {
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        owner: Owner {
+            id: row.try_get("owner_id")?,
+            name: row.try_get("owner_name")?,
+            kind: OwnerKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("owner kind `{kind}`")))?,
+            created_at: row.try_get("owner_created_at")?,
+        },
+        role: row.try_get("role")?,
+        label: row.try_get("label")?,
+        key_hash,
+        metadata,
+        enabled: row.try_get("enabled")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        replaced_by: row.try_get("replaced_by")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn count_keys(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    async fn create_key(&self, new: NewKey) -> Result<KeyRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revision = Self::next_revision(&mut tx).await?;
+        Self::insert_key(&mut tx, &new, revision).await?;
+        tx.commit().await?;
+        self.get_key(&new.id)
+            .await?
+            .ok_or(StoreError::Conflict("key vanished after insert"))
+    }
+
+    async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(KEY_COLUMNS);
+        query.push(" WHERE k.id = ").push_bind(id.to_owned());
+        query
+            .build()
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(key_from_row)
+            .transpose()
+    }
+
+    async fn list_keys(&self, filter: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(KEY_COLUMNS);
+        query.push(" WHERE k.seq > ").push_bind(filter.after.unwrap_or(0));
+        if let Some(owner) = &filter.owner {
+            query.push(" AND o.name = ").push_bind(owner.clone());
+        }
+        if let Some(role) = &filter.role {
+            query.push(" AND k.role = ").push_bind(role.clone());
+        }
+        let not_revoked = |q: &mut QueryBuilder<Sqlite>| {
+            q.push(" AND (k.revoked_at IS NULL OR k.revoked_at > ")
+                .push_bind(now)
+                .push(")");
+        };
+        let not_expired = |q: &mut QueryBuilder<Sqlite>| {
+            q.push(" AND (k.expires_at IS NULL OR k.expires_at > ")
+                .push_bind(now)
+                .push(")");
+        };
+        match filter.state {
+            None => {}
+            Some(KeyState::Revoked) => {
+                query.push(" AND k.revoked_at <= ").push_bind(now);
+            }
+            Some(KeyState::Expired) => {
+                not_revoked(&mut query);
+                query.push(" AND k.expires_at <= ").push_bind(now);
+            }
+            Some(KeyState::Disabled) => {
+                not_revoked(&mut query);
+                not_expired(&mut query);
+                query.push(" AND k.enabled = FALSE");
+            }
+            Some(KeyState::Active) => {
+                not_revoked(&mut query);
+                not_expired(&mut query);
+                query.push(" AND k.enabled = TRUE");
+            }
+        }
+        query.push(" ORDER BY k.seq LIMIT ").push_bind(i64::from(filter.limit));
+        query
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(key_from_row)
+            .collect()
+    }
+
+    async fn update_key(&self, id: &str, change: KeyChange) -> Result<Option<KeyRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revision = Self::next_revision(&mut tx).await?;
+        if Self::apply_change(&mut tx, id, change, revision, None).await? == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        self.get_key(id).await
+    }
+
+    async fn rotate_key(
+        &self,
+        old_id: &str,
+        retire: KeyChange,
+        new: NewKey,
+    ) -> Result<Option<(KeyRecord, KeyRecord)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revision = Self::next_revision(&mut tx).await?;
+        if Self::apply_change(&mut tx, old_id, retire, revision, Some(&new.id)).await? == 0 {
+            tx.rollback().await?;
+            return match self.get_key(old_id).await? {
+                None => Ok(None),
+                Some(_) => Err(StoreError::Conflict("key is revoked")),
+            };
+        }
+        Self::insert_key(&mut tx, &new, revision).await?;
+        tx.commit().await?;
+        let old = self.get_key(old_id).await?;
+        let fresh = self.get_key(&new.id).await?;
+        match (old, fresh) {
+            (Some(old), Some(fresh)) => Ok(Some((old, fresh))),
+            _ => Err(StoreError::Conflict("key vanished after rotation")),
+        }
+    }
+
+    async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in uses {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+            )
+            .bind(at)
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn key_changes_since(&self, revision: i64) -> Result<(i64, Vec<String>), StoreError> {
+        let current: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'keys'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("value")?;
+        if current <= revision {
+            return Ok((current, Vec::new()));
+        }
+        let ids = sqlx::query("SELECT id FROM api_keys WHERE revision > ?")
+            .bind(revision)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok((current, ids))
+    }
+}

@@ -1,0 +1,57 @@
+//! Logging: `tracing` with text or JSON lines, to stderr or to a file rotated daily
+//! (`<log_file>.YYYY-MM-DD`, seed 004's daily-rotated log). Secrets never reach a log: the
+//! types that hold them print `***`, and the auth layer logs only public key prefixes.
+
+use crate::config::{LogFormat, LoggingSettings};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+/// Errors setting up logging.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The log file's directory could not be created.
+    #[error("cannot create log directory {path}: {source}")]
+    LogDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The log file name is not usable.
+    #[error("log_file must name a file")]
+    LogFile,
+    /// The filter does not parse (already validated with the settings, so unlikely).
+    #[error("invalid log level: {0}")]
+    Filter(String),
+}
+
+/// Install the global subscriber. Keep the returned guard alive for the life of the process:
+/// dropping it flushes buffered lines.
+pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, TelemetryError> {
+    let filter = EnvFilter::try_new(&settings.level).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let (writer, guard, ansi) = match &settings.log_file {
+        None => (BoxMakeWriter::new(std::io::stderr), None, false),
+        Some(path) => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let name = path.file_name().ok_or(TelemetryError::LogFile)?;
+            std::fs::create_dir_all(dir).map_err(|source| TelemetryError::LogDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            let appender = tracing_appender::rolling::daily(dir, name);
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (BoxMakeWriter::new(writer), Some(guard), false)
+        }
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(ansi);
+    // `try_init` fails only if a subscriber is already installed (tests); that is fine.
+    let _ = match settings.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+    Ok(guard)
+}
