@@ -39,12 +39,17 @@ impl ManualClock {
 
     /// A clock stopped at `at`.
     pub fn at(at: OffsetDateTime) -> Self {
-        Self { now: Mutex::new(at) }
+        Self {
+            now: Mutex::new(at),
+        }
     }
 
     /// Move the clock forward by `by`.
     pub fn advance(&self, by: std::time::Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut now = self
+            .now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *now += by;
     }
 }
@@ -57,6 +62,9 @@ impl Default for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        *self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

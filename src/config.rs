@@ -265,8 +265,7 @@ impl Settings {
         if self.auth.refresh_interval.is_zero() || self.auth.last_used_flush.is_zero() {
             return Err(ConfigError::Invalid {
                 key: "auth",
-                reason: "refresh_interval and last_used_flush must be greater than zero"
-                    .to_owned(),
+                reason: "refresh_interval and last_used_flush must be greater than zero".to_owned(),
             });
         }
         Ok(())
@@ -299,7 +298,10 @@ mod tests {
         settings.validate().unwrap();
         assert_eq!(settings.server.host, "127.0.0.1");
         assert_eq!(settings.server.port, 8080);
-        assert_eq!(settings.storage.database_url(), "sqlite://data/portcullis.db");
+        assert_eq!(
+            settings.storage.database_url(),
+            "sqlite://data/portcullis.db"
+        );
     }
 
     #[test]

@@ -4,22 +4,22 @@
 //! started, how a request travels through HTTP and authentication, and where state is kept.
 //! Data flows down the list, never back up (see `shared/PRODUCT.md`, "Architecture").
 
+/// Authentication and authorisation: key format, verification cache, roles and permissions.
+pub mod auth;
 /// Command-line interface: `serve`, `keys …`; a thin layer over the library.
 pub mod cli;
+/// Time as an injected dependency, so expiry can be tested without sleeping.
+pub mod clock;
 /// Settings: built-in defaults → TOML file → `PORTCULLIS_*` environment, validated at load.
 pub mod config;
-/// Build the application from settings and run it until shutdown.
-pub mod startup;
-/// Logging setup: text or JSON, stderr or a daily-rotated file.
-pub mod telemetry;
 /// HTTP: the route table, middleware (layer order explained there), extractors and the one
 /// place where errors become responses.
 pub mod http;
-/// Authentication and authorisation: key format, verification cache, roles and permissions.
-pub mod auth;
-/// Persistence behind the `Store` trait; all SQL lives here.
-pub mod store;
-/// Time as an injected dependency, so expiry can be tested without sleeping.
-pub mod clock;
 /// Secret-holding types that zeroize on drop and never print.
 pub mod secret;
+/// Build the application from settings and run it until shutdown.
+pub mod startup;
+/// Persistence behind the `Store` trait; all SQL lives here.
+pub mod store;
+/// Logging setup: text or JSON, stderr or a daily-rotated file.
+pub mod telemetry;

@@ -3,8 +3,8 @@
 use crate::auth::{EnvKeys, KeyManager, KeyVerifier, keys::CreateKey};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::http::state::{AppState, HealthCache};
 use crate::http::router;
+use crate::http::state::{AppState, HealthCache};
 use crate::store::{self, OwnerKind};
 use anyhow::Context;
 use std::future::Future;
@@ -28,7 +28,11 @@ pub struct Application {
 impl Application {
     /// Open the store, prepare authentication, create the first admin key on an empty store,
     /// and bind the listener.
-    pub async fn build(settings: Settings, clock: Arc<dyn Clock>, env_keys: EnvKeys) -> anyhow::Result<Self> {
+    pub async fn build(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        env_keys: EnvKeys,
+    ) -> anyhow::Result<Self> {
         create_private_dir(&settings.storage.data_dir)?;
         let store = store::connect(&settings.storage.database_url())
             .await
@@ -42,7 +46,11 @@ impl Application {
             env_keys,
             &settings.auth,
         ));
-        let keys = KeyManager::new(Arc::clone(&store), Arc::clone(&clock), Some(Arc::clone(&verifier)));
+        let keys = KeyManager::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            Some(Arc::clone(&verifier)),
+        );
         if store.count_keys().await? == 0 {
             let path = write_initial_admin_key(&keys, &settings.storage.data_dir).await?;
             tracing::warn!(path = %path.display(), "created the initial admin key; store it safely and delete the file");
@@ -59,7 +67,11 @@ impl Application {
             tls: false,
             health: Arc::new(HealthCache::default()),
         };
-        Ok(Self { listener, state, settings })
+        Ok(Self {
+            listener,
+            state,
+            settings,
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -69,8 +81,15 @@ impl Application {
 
     /// Serve until `shutdown` completes, then let in-flight requests finish (at most
     /// `server.shutdown_grace`) and flush pending state.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state, settings } = self;
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            settings,
+        } = self;
         let background = spawn_background(&state, &settings);
         let app = router::build(state.clone(), &settings.limits);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -79,8 +98,11 @@ impl Application {
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = stopping_tx.send(());
         };
-        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal);
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
         let grace = settings.server.shutdown_grace;
         tokio::select! {
             result = serve => result.context("serving HTTP")?,

@@ -29,11 +29,15 @@ pub enum TelemetryError {
 /// Install the global subscriber. Keep the returned guard alive for the life of the process:
 /// dropping it flushes buffered lines.
 pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, TelemetryError> {
-    let filter = EnvFilter::try_new(&settings.level).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let filter =
+        EnvFilter::try_new(&settings.level).map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let (writer, guard, ansi) = match &settings.log_file {
         None => (BoxMakeWriter::new(std::io::stderr), None, false),
         Some(path) => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
             let name = path.file_name().ok_or(TelemetryError::LogFile)?;
             std::fs::create_dir_all(dir).map_err(|source| TelemetryError::LogDir {
                 path: dir.display().to_string(),
@@ -51,7 +55,11 @@ pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, Telemetry
     // `try_init` fails only if a subscriber is already installed (tests); that is fine.
     let _ = match settings.format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
     Ok(guard)
 }

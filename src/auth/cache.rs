@@ -37,7 +37,9 @@ impl<V: Clone> TtlCache<V> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<V>> {
         // A panic while holding the lock cannot leave the map logically broken: recover it.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The live entry for `key`, if any.
@@ -64,10 +66,10 @@ impl<V: Clone> TtlCache<V> {
                 inner.entries.retain(|_, (at, _)| at.elapsed() < ttl);
                 inner.last_sweep = Instant::now();
             }
-            if inner.entries.len() >= self.capacity {
-                if let Some(victim) = inner.entries.keys().next().cloned() {
-                    inner.entries.remove(&victim);
-                }
+            if inner.entries.len() >= self.capacity
+                && let Some(victim) = inner.entries.keys().next().cloned()
+            {
+                inner.entries.remove(&victim);
             }
         }
         inner.entries.insert(key, (Instant::now(), value));

@@ -81,7 +81,11 @@ impl EnvKeys {
             if let Some(other) = keys.iter().find(|k| bool::from(k.hash.ct_eq(&hash))) {
                 return Err(EnvKeyError::Duplicate(other.variable, variable));
             }
-            keys.push(EnvKey { variable, role, hash });
+            keys.push(EnvKey {
+                variable,
+                role,
+                hash,
+            });
         }
         Ok(Self { keys })
     }
@@ -111,10 +115,14 @@ mod tests {
 
     #[test]
     fn a_set_variable_is_found_by_the_hash_of_its_value() {
-        let keys = EnvKeys::from_lookup(|n| (n == "ADMIN_API_KEY").then(|| ADMIN.to_owned())).unwrap();
+        let keys =
+            EnvKeys::from_lookup(|n| (n == "ADMIN_API_KEY").then(|| ADMIN.to_owned())).unwrap();
         let found = keys.find(&key_format::hash(ADMIN)).unwrap();
         assert_eq!((found.variable, found.role), ("ADMIN_API_KEY", Role::Admin));
-        assert!(keys.find(&key_format::hash("something else entirely, 32 chars+")).is_none());
+        assert!(
+            keys.find(&key_format::hash("something else entirely, 32 chars+"))
+                .is_none()
+        );
     }
 
     #[test]
@@ -129,12 +137,19 @@ mod tests {
     #[test]
     fn the_same_key_in_two_variables_is_refused() {
         let err = EnvKeys::from_lookup(|_| Some(ADMIN.to_owned())).unwrap_err();
-        assert!(matches!(err, EnvKeyError::Duplicate("ADMIN_API_KEY", "USER_API_KEY")));
+        assert!(matches!(
+            err,
+            EnvKeyError::Duplicate("ADMIN_API_KEY", "USER_API_KEY")
+        ));
     }
 
     #[test]
     fn debug_shows_no_hash() {
-        let keys = EnvKeys::from_lookup(|n| (n == "ADMIN_API_KEY").then(|| ADMIN.to_owned())).unwrap();
-        assert_eq!(format!("{keys:?}"), "EnvKeys { keys: [EnvKey(ADMIN_API_KEY, admin)] }");
+        let keys =
+            EnvKeys::from_lookup(|n| (n == "ADMIN_API_KEY").then(|| ADMIN.to_owned())).unwrap();
+        assert_eq!(
+            format!("{keys:?}"),
+            "EnvKeys { keys: [EnvKey(ADMIN_API_KEY, admin)] }"
+        );
     }
 }

@@ -143,12 +143,14 @@ pub fn parse(token: &str) -> Result<ParsedKey<'_>, KeyFormatError> {
     Ok(ParsedKey::Issued { id })
 }
 
-/// The public part of a presented key, safe to log: `pcl_<id>` for our keys, nothing otherwise.
+/// The public part of a presented key, safe to log: `pcl_<id>` whenever the text has our
+/// prefix followed by a well-formed id (even if the rest is mistyped, which is exactly when an
+/// operator wants to know which key was meant); nothing otherwise.
 pub fn public_prefix(token: &str) -> Option<String> {
-    match parse(token) {
-        Ok(ParsedKey::Issued { id }) => Some(format!("{PREFIX}{id}")),
-        _ => None,
-    }
+    let id = token.strip_prefix(PREFIX)?.get(..ID_LEN)?;
+    id.bytes()
+        .all(|b| BASE36.contains(&b))
+        .then(|| format!("{PREFIX}{id}"))
 }
 
 /// SHA-256 of the whole key string: the only form in which a key is stored.
@@ -168,6 +170,9 @@ mod tests {
         assert!(token.starts_with("pcl_"));
         assert_eq!(parse(token), Ok(ParsedKey::Issued { id: &key.id }));
         assert_eq!(public_prefix(token), Some(format!("pcl_{}", key.id)));
+        assert_eq!(public_prefix(&token[..20]), Some(format!("pcl_{}", key.id)));
+        assert_eq!(public_prefix("pcl_<script>alert"), None);
+        assert_eq!(public_prefix("0123456789abcdef"), None);
     }
 
     #[test]
@@ -193,7 +198,10 @@ mod tests {
     fn a_truncated_key_is_malformed() {
         let key = generate().unwrap();
         let token = key.token.expose();
-        assert_eq!(parse(&token[..token.len() - 1]), Err(KeyFormatError::Malformed));
+        assert_eq!(
+            parse(&token[..token.len() - 1]),
+            Err(KeyFormatError::Malformed)
+        );
     }
 
     #[test]
@@ -212,7 +220,11 @@ mod tests {
     fn hex64_keys_are_64_lowercase_hex_characters() {
         let key = generate_hex64().unwrap();
         assert_eq!(key.expose().len(), 64);
-        assert!(key.expose().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            key.expose()
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
     }
 
     #[test]

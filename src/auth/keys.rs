@@ -6,7 +6,9 @@ use super::policy::Role;
 use super::verifier::KeyVerifier;
 use crate::clock::Clock;
 use crate::secret::SecretString;
-use crate::store::{KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, OwnerKind, Store, StoreError};
+use crate::store::{
+    KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, OwnerKind, Store, StoreError,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,12 +139,23 @@ pub struct KeyManager {
 
 impl KeyManager {
     /// A manager over `store`; with a `verifier`, changes take effect on its cache at once.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, verifier: Option<Arc<KeyVerifier>>) -> Self {
-        Self { store, clock, verifier }
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        verifier: Option<Arc<KeyVerifier>>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            verifier,
+        }
     }
 
     fn view(&self, record: &KeyRecord) -> KeyView {
-        let pending = self.verifier.as_ref().and_then(|v| v.pending_last_used(&record.id));
+        let pending = self
+            .verifier
+            .as_ref()
+            .and_then(|v| v.pending_last_used(&record.id));
         let last_used = match (record.last_used_at, pending) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -180,10 +193,18 @@ impl KeyManager {
     /// Create a key; the plaintext is returned once, here.
     pub async fn create(&self, request: CreateKey) -> Result<IssuedKey, KeyError> {
         let owner = validate_name("owner", &request.owner)?;
-        let label = request.label.as_deref().map(|l| validate_name("label", l)).transpose()?;
+        let label = request
+            .label
+            .as_deref()
+            .map(|l| validate_name("label", l))
+            .transpose()?;
         let role = parse_role(&request.role)?;
         let metadata = request.metadata.unwrap_or_default();
-        if serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_METADATA_BYTES {
+        if serde_json::to_vec(&metadata)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
+            > MAX_METADATA_BYTES
+        {
             return Err(KeyError::Invalid(format!(
                 "metadata must serialize to at most {MAX_METADATA_BYTES} bytes"
             )));
@@ -207,7 +228,10 @@ impl KeyManager {
         };
         let record = self.store.create_key(new).await?;
         self.invalidate(&record.id);
-        Ok(IssuedKey { record, token: generated.token })
+        Ok(IssuedKey {
+            record,
+            token: generated.token,
+        })
     }
 
     /// One key.
@@ -217,9 +241,15 @@ impl KeyManager {
     }
 
     /// A page of keys matching `filter`; `cursor` comes from the previous page.
-    pub async fn list(&self, mut filter: KeyFilter, cursor: Option<&str>) -> Result<KeyPage, KeyError> {
+    pub async fn list(
+        &self,
+        mut filter: KeyFilter,
+        cursor: Option<&str>,
+    ) -> Result<KeyPage, KeyError> {
         if filter.limit == 0 || filter.limit > MAX_PAGE {
-            return Err(KeyError::Invalid(format!("limit must be between 1 and {MAX_PAGE}")));
+            return Err(KeyError::Invalid(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
         }
         if let Some(role) = &filter.role {
             parse_role(role)?;
@@ -269,12 +299,18 @@ impl KeyManager {
 
     /// Issue a successor with the same owner, role, label and metadata. The old key works for
     /// `grace` more (none by default: it is revoked at once). Returns (old, new).
-    pub async fn rotate(&self, id: &str, grace: Option<&str>) -> Result<(KeyRecord, IssuedKey), KeyError> {
+    pub async fn rotate(
+        &self,
+        id: &str,
+        grace: Option<&str>,
+    ) -> Result<(KeyRecord, IssuedKey), KeyError> {
         let old = self.get(id).await?;
         let now = self.clock.unix();
         match old.state(now) {
             KeyState::Revoked => return Err(KeyError::Conflict("a revoked key cannot be rotated")),
-            KeyState::Expired => return Err(KeyError::Conflict("an expired key cannot be rotated")),
+            KeyState::Expired => {
+                return Err(KeyError::Conflict("an expired key cannot be rotated"));
+            }
             KeyState::Active | KeyState::Disabled => {}
         }
         let retire = match grace {
@@ -297,18 +333,29 @@ impl KeyManager {
         let (old, record) = match self.store.rotate_key(id, retire, new).await {
             Ok(Some(pair)) => pair,
             Ok(None) => return Err(KeyError::NotFound),
-            Err(StoreError::Conflict(_)) => return Err(KeyError::Conflict("a revoked key cannot be rotated")),
+            Err(StoreError::Conflict(_)) => {
+                return Err(KeyError::Conflict("a revoked key cannot be rotated"));
+            }
             Err(err) => return Err(err.into()),
         };
         self.invalidate(id);
         self.invalidate(&record.id);
-        Ok((old, IssuedKey { record, token: generated.token }))
+        Ok((
+            old,
+            IssuedKey {
+                record,
+                token: generated.token,
+            },
+        ))
     }
 }
 
 fn validate_name(field: &str, value: &str) -> Result<String, KeyError> {
     let trimmed = value.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_LEN || trimmed.chars().any(char::is_control) {
+    if trimmed.is_empty()
+        || trimmed.chars().count() > MAX_NAME_LEN
+        || trimmed.chars().any(char::is_control)
+    {
         return Err(KeyError::Invalid(format!(
             "{field} must be 1 to {MAX_NAME_LEN} characters without control characters"
         )));
@@ -317,24 +364,32 @@ fn validate_name(field: &str, value: &str) -> Result<String, KeyError> {
 }
 
 fn parse_role(name: &str) -> Result<Role, KeyError> {
-    Role::parse(name).ok_or_else(|| {
-        KeyError::Invalid("role must be one of: admin, user, device".to_owned())
-    })
+    Role::parse(name)
+        .ok_or_else(|| KeyError::Invalid("role must be one of: admin, user, device".to_owned()))
 }
 
 /// Parse `"90d"`, `"12h"`, `"30m"` into seconds, within (0, ten years].
 pub fn parse_lifetime(field: &str, text: &str) -> Result<i64, KeyError> {
-    let duration = humantime::parse_duration(text.trim())
-        .map_err(|_| KeyError::Invalid(format!("{field} must be a duration such as \"90d\" or \"12h\"")))?;
+    let duration = humantime::parse_duration(text.trim()).map_err(|_| {
+        KeyError::Invalid(format!(
+            "{field} must be a duration such as \"90d\" or \"12h\""
+        ))
+    })?;
     if duration.is_zero() || duration > MAX_LIFETIME {
-        return Err(KeyError::Invalid(format!("{field} must be more than zero and at most ten years")));
+        return Err(KeyError::Invalid(format!(
+            "{field} must be more than zero and at most ten years"
+        )));
     }
     i64::try_from(duration.as_secs()).map_err(|_| KeyError::Invalid(format!("{field} is too long")))
 }
 
 /// Key ids are short base36 strings; anything else cannot exist, so don't ask the store.
 fn check_id(id: &str) -> Result<(), KeyError> {
-    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()) {
+    if id.len() == 12
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    {
         Ok(())
     } else if id.starts_with(|c: char| c.is_ascii_uppercase()) && id.ends_with("_API_KEY") {
         Err(KeyError::EnvironmentKey)

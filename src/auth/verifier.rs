@@ -102,7 +102,12 @@ impl std::fmt::Debug for KeyVerifier {
 
 impl KeyVerifier {
     /// A verifier over `store`, accepting also the given environment keys.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, env: EnvKeys, settings: &AuthSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        env: EnvKeys,
+        settings: &AuthSettings,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -195,7 +200,9 @@ impl KeyVerifier {
     }
 
     fn lock_last_used(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
-        self.last_used.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.last_used
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Last use of `id` seen on this node and not yet written to the store.

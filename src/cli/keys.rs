@@ -125,9 +125,19 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
     let store = store::connect(&settings.storage.database_url()).await?;
     let keys = KeyManager::new(store, Arc::new(SystemClock), None);
     match args.verb {
-        Verb::Create { owner, owner_kind, role, label, expires_in, metadata } => {
+        Verb::Create {
+            owner,
+            owner_kind,
+            role,
+            label,
+            expires_in,
+            metadata,
+        } => {
             let metadata = match metadata {
-                Some(text) => Some(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--metadata must be a JSON object: {e}"))?),
+                Some(text) => Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("--metadata must be a JSON object: {e}"))?,
+                ),
                 None => None,
             };
             let issued = keys
@@ -145,7 +155,13 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
                 .await?;
             print_issued(&keys, &issued, None, args.json)?;
         }
-        Verb::List { owner, role, state, limit, cursor } => {
+        Verb::List {
+            owner,
+            role,
+            state,
+            limit,
+            cursor,
+        } => {
             let filter = KeyFilter {
                 owner,
                 role,
@@ -162,7 +178,10 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&page)?);
             } else {
-                println!("{:<14} {:<8} {:<9} {:<24} {:<21} LABEL", "ID", "ROLE", "STATE", "OWNER", "EXPIRES");
+                println!(
+                    "{:<14} {:<8} {:<9} {:<24} {:<21} LABEL",
+                    "ID", "ROLE", "STATE", "OWNER", "EXPIRES"
+                );
                 for key in &page.keys {
                     println!(
                         "{:<14} {:<8} {:<9} {:<24} {:<21} {}",
@@ -181,8 +200,14 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
         }
         Verb::Show { id } => print_view(&keys.present(&keys.get(&id).await?), args.json)?,
         Verb::Revoke { id } => print_view(&keys.present(&keys.revoke(&id).await?), args.json)?,
-        Verb::Enable { id } => print_view(&keys.present(&keys.set_enabled(&id, true).await?), args.json)?,
-        Verb::Disable { id } => print_view(&keys.present(&keys.set_enabled(&id, false).await?), args.json)?,
+        Verb::Enable { id } => print_view(
+            &keys.present(&keys.set_enabled(&id, true).await?),
+            args.json,
+        )?,
+        Verb::Disable { id } => print_view(
+            &keys.present(&keys.set_enabled(&id, false).await?),
+            args.json,
+        )?,
         Verb::Rotate { id, grace } => {
             let (old, issued) = keys.rotate(&id, grace.as_deref()).await?;
             let previous = keys.present(&old);
@@ -211,10 +236,22 @@ fn print_view(view: &KeyView, json: bool) -> anyhow::Result<()> {
         println!("role:         {}", view.role);
         println!("state:        {}", state_name(view.state));
         println!("label:        {}", view.label.as_deref().unwrap_or("-"));
-        println!("created:      {}", view.created_at.as_deref().unwrap_or("-"));
-        println!("expires:      {}", view.expires_at.as_deref().unwrap_or("never"));
-        println!("last used:    {}", view.last_used_at.as_deref().unwrap_or("never"));
-        println!("revoked:      {}", view.revoked_at.as_deref().unwrap_or("-"));
+        println!(
+            "created:      {}",
+            view.created_at.as_deref().unwrap_or("-")
+        );
+        println!(
+            "expires:      {}",
+            view.expires_at.as_deref().unwrap_or("never")
+        );
+        println!(
+            "last used:    {}",
+            view.last_used_at.as_deref().unwrap_or("never")
+        );
+        println!(
+            "revoked:      {}",
+            view.revoked_at.as_deref().unwrap_or("-")
+        );
         if let Some(next) = &view.replaced_by {
             println!("replaced by:  {next}");
         }
@@ -222,7 +259,12 @@ fn print_view(view: &KeyView, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_issued(keys: &KeyManager, issued: &IssuedKey, previous: Option<KeyView>, json: bool) -> anyhow::Result<()> {
+fn print_issued(
+    keys: &KeyManager,
+    issued: &IssuedKey,
+    previous: Option<KeyView>,
+    json: bool,
+) -> anyhow::Result<()> {
     let view = keys.present(&issued.record);
     if json {
         let mut body = serde_json::to_value(&view)?;
@@ -235,7 +277,10 @@ fn print_issued(keys: &KeyManager, issued: &IssuedKey, previous: Option<KeyView>
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
         println!("{}", issued.token.expose());
-        eprintln!("key {} for {} ({}) created; it is shown only this once.", view.id, view.owner, view.role);
+        eprintln!(
+            "key {} for {} ({}) created; it is shown only this once.",
+            view.id, view.owner, view.role
+        );
         if let Some(previous) = previous {
             match previous.state {
                 KeyState::Revoked => eprintln!("previous key {} is revoked.", previous.id),

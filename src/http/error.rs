@@ -137,7 +137,10 @@ impl ApiError {
             ApiError::OtherClientError(status) => (
                 *status,
                 "request.rejected",
-                status.canonical_reason().unwrap_or("Client error").to_owned(),
+                status
+                    .canonical_reason()
+                    .unwrap_or("Client error")
+                    .to_owned(),
                 "The request was rejected".into(),
             ),
             ApiError::Internal(_) | ApiError::Unavailable(_) => {
@@ -148,8 +151,15 @@ impl ApiError {
                 let reference = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
                 (
                     status,
-                    if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal" },
-                    status.canonical_reason().unwrap_or("Server error").to_owned(),
+                    if status == StatusCode::SERVICE_UNAVAILABLE {
+                        "unavailable"
+                    } else {
+                        "internal"
+                    },
+                    status
+                        .canonical_reason()
+                        .unwrap_or("Server error")
+                        .to_owned(),
                     format!("Something went wrong on our side. Reference: {reference}"),
                 )
             }
@@ -163,7 +173,11 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
         }
-        let mut response = (status, axum::Json(json!({ "error": error, "message": message }))).into_response();
+        let mut response = (
+            status,
+            axum::Json(json!({ "error": error, "message": message })),
+        )
+            .into_response();
         response
             .headers_mut()
             .insert(ERROR_CODE_HEADER, HeaderValue::from_static(code));

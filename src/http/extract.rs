@@ -32,7 +32,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         // serde's message names the field and the expected type; it is safe to return.
         JsonRejection::JsonDataError(err) => ApiError::BadRequest(format!(
             "The JSON body does not match the expected shape: {}",
-            std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default()
+            std::error::Error::source(&err)
+                .map(ToString::to_string)
+                .unwrap_or_default()
         )),
         JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge

@@ -36,7 +36,8 @@ impl HealthCache {
     /// The cached result, if fresh.
     pub fn fresh(&self) -> Option<bool> {
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        last.filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, ok)| ok)
+        last.filter(|(at, _)| at.elapsed() < Self::TTL)
+            .map(|(_, ok)| ok)
     }
 
     /// Remember a result.

@@ -7,13 +7,14 @@ use super::StoreError;
 use sqlx::{Pool, Sqlite};
 
 /// `(version, SQL)` in order. Never edit a released migration; add a new one.
-pub(super) const SQLITE: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../migrations/sqlite/0001_api_keys.sql"),
-)];
+pub(super) const SQLITE: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/sqlite/0001_api_keys.sql"))];
 
 /// Apply every migration not yet recorded in `schema_migrations`.
-pub(super) async fn run(pool: &Pool<Sqlite>, migrations: &[(i64, &'static str)]) -> Result<(), StoreError> {
+pub(super) async fn run(
+    pool: &Pool<Sqlite>,
+    migrations: &[(i64, &'static str)],
+) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )

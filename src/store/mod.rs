@@ -51,7 +51,11 @@ pub trait Store: Send + Sync + 'static {
     /// A page of keys, oldest first, after the cursor in `filter`.
     async fn list_keys(&self, filter: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError>;
     /// Apply one change to a key; `None` when there is no such key.
-    async fn update_key(&self, id: &str, change: KeyChange) -> Result<Option<KeyRecord>, StoreError>;
+    async fn update_key(
+        &self,
+        id: &str,
+        change: KeyChange,
+    ) -> Result<Option<KeyRecord>, StoreError>;
     /// Atomically create `new` and retire `old_id` with `retire` (revoke now, or expire later).
     /// Fails with `Conflict` when the old key is already revoked.
     async fn rotate_key(

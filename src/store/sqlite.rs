@@ -32,10 +32,10 @@ impl SqliteStore {
             .foreign_keys(true)
             // The CLI and the server share the file; wait for the other's write instead of failing.
             .busy_timeout(Duration::from_secs(5));
-        if let Some(parent) = options.get_filename().parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| sqlx::Error::Io(e))?;
-            }
+        if let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -47,10 +47,12 @@ impl SqliteStore {
 
     async fn next_revision(tx: &mut Transaction<'_, Sqlite>) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'keys' RETURNING value")
-                .fetch_one(&mut **tx)
-                .await?
-                .try_get("value")?,
+            sqlx::query(
+                "UPDATE counters SET value = value + 1 WHERE name = 'keys' RETURNING value",
+            )
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("value")?,
         )
     }
 
@@ -99,7 +101,10 @@ impl SqliteStore {
         query.push_bind(revision);
         match change {
             KeyChange::Revoke(at) => {
-                query.push(", revoked_at = COALESCE(revoked_at, ").push_bind(at).push(")");
+                query
+                    .push(", revoked_at = COALESCE(revoked_at, ")
+                    .push_bind(at)
+                    .push(")");
             }
             KeyChange::ExpireBy(at) => {
                 query
@@ -194,7 +199,9 @@ impl Store for SqliteStore {
 
     async fn list_keys(&self, filter: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new(KEY_COLUMNS);
-        query.push(" WHERE k.seq > ").push_bind(filter.after.unwrap_or(0));
+        query
+            .push(" WHERE k.seq > ")
+            .push_bind(filter.after.unwrap_or(0));
         if let Some(owner) = &filter.owner {
             query.push(" AND o.name = ").push_bind(owner.clone());
         }
@@ -231,7 +238,9 @@ impl Store for SqliteStore {
                 query.push(" AND k.enabled = TRUE");
             }
         }
-        query.push(" ORDER BY k.seq LIMIT ").push_bind(i64::from(filter.limit));
+        query
+            .push(" ORDER BY k.seq LIMIT ")
+            .push_bind(i64::from(filter.limit));
         query
             .build()
             .fetch_all(&self.pool)
@@ -241,7 +250,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn update_key(&self, id: &str, change: KeyChange) -> Result<Option<KeyRecord>, StoreError> {
+    async fn update_key(
+        &self,
+        id: &str,
+        change: KeyChange,
+    ) -> Result<Option<KeyRecord>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let revision = Self::next_revision(&mut tx).await?;
         if Self::apply_change(&mut tx, id, change, revision, None).await? == 0 {

@@ -27,7 +27,10 @@ pub struct Guard {
 impl Guard {
     /// Require `permission` on the routes this guard is mounted on.
     pub fn new(state: &AppState, permission: Permission) -> Self {
-        Self { state: state.clone(), permission }
+        Self {
+            state: state.clone(),
+            permission,
+        }
     }
 }
 
@@ -79,7 +82,12 @@ pub async fn authorize(
     let principal = match guard.state.verifier.verify(token).await {
         Ok(principal) => principal,
         Err(AuthError::Refused(reason)) => {
-            return Err(refused(reason, key_format::public_prefix(token), &client, &route));
+            return Err(refused(
+                reason,
+                key_format::public_prefix(token),
+                &client,
+                &route,
+            ));
         }
         Err(AuthError::Store(err)) => return Err(err.into()),
     };
@@ -87,7 +95,7 @@ pub async fn authorize(
         tracing::warn!(
             key_id = %principal.key_id,
             role = %principal.role,
-            permission = guard.permission.as_str(),
+            permission = %guard.permission.as_str(),
             client = %client,
             route = %route,
             "permission denied"
@@ -100,8 +108,8 @@ pub async fn authorize(
 
 fn refused(reason: Refusal, prefix: Option<String>, client: &str, route: &str) -> ApiError {
     tracing::warn!(
-        reason = reason.as_str(),
-        key_prefix = prefix.as_deref().unwrap_or("-"),
+        reason = %reason.as_str(),
+        key_prefix = %prefix.as_deref().unwrap_or("-"),
         client = %client,
         route = %route,
         "authentication refused"
@@ -125,17 +133,32 @@ mod tests {
     #[test]
     fn either_header_carries_the_key() {
         assert_eq!(credential(&headers(&[("x-api-key", "k")])), Ok(Some("k")));
-        assert_eq!(credential(&headers(&[("authorization", "Bearer k")])), Ok(Some("k")));
-        assert_eq!(credential(&headers(&[("authorization", "bearer k")])), Ok(Some("k")));
+        assert_eq!(
+            credential(&headers(&[("authorization", "Bearer k")])),
+            Ok(Some("k"))
+        );
+        assert_eq!(
+            credential(&headers(&[("authorization", "bearer k")])),
+            Ok(Some("k"))
+        );
         assert_eq!(credential(&headers(&[])), Ok(None));
     }
 
     #[test]
     fn other_schemes_and_ambiguous_requests_are_refused() {
-        assert_eq!(credential(&headers(&[("authorization", "Basic a2V5")])), Err(Refusal::Malformed));
-        assert_eq!(credential(&headers(&[("authorization", "Bearer")])), Err(Refusal::Malformed));
         assert_eq!(
-            credential(&headers(&[("x-api-key", "a"), ("authorization", "Bearer b")])),
+            credential(&headers(&[("authorization", "Basic a2V5")])),
+            Err(Refusal::Malformed)
+        );
+        assert_eq!(
+            credential(&headers(&[("authorization", "Bearer")])),
+            Err(Refusal::Malformed)
+        );
+        assert_eq!(
+            credential(&headers(&[
+                ("x-api-key", "a"),
+                ("authorization", "Bearer b")
+            ])),
             Err(Refusal::Malformed)
         );
     }

@@ -26,11 +26,17 @@ pub async fn security_headers(State(tls): State<bool>, request: Request, next: N
         headers.insert(name.clone(), HeaderValue::from_static(value));
     }
     if tls {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
     }
     // Every body we send is JSON; say so even where a layer forgot.
     if !headers.contains_key(header::CONTENT_TYPE) {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
     response
 }

@@ -9,8 +9,8 @@
 //! | POST | `/api/keys/{id}/rotate` | new key, same owner and role; optional `{"grace":"1h"}` |
 //! | POST | `/api/keys/{id}/enable`, `/disable` | switch on or off |
 
-use crate::auth::keys::{CreateKey, IssuedKey, KeyView};
 use crate::auth::Permission;
+use crate::auth::keys::{CreateKey, IssuedKey, KeyView};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::middleware::authorize::{Guard, authorize};
@@ -65,7 +65,10 @@ fn created(state: &AppState, issued: IssuedKey, previous: Option<KeyView>) -> Re
     response
 }
 
-async fn create(State(state): State<AppState>, ApiJson(request): ApiJson<CreateKey>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateKey>,
+) -> Result<Response, ApiError> {
     let issued = state.keys.create(request).await?;
     tracing::info!(key_id = %issued.record.id, owner = %issued.record.owner.name, role = %issued.record.role, "key created");
     Ok(created(&state, issued, None))
@@ -81,7 +84,10 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQuery>) -> Result<impl IntoResponse, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
     let filter = KeyFilter {
         owner: query.owner,
         role: query.role,
@@ -89,29 +95,47 @@ async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQuery
         after: None,
         limit: query.limit.unwrap_or(50),
     };
-    Ok(Json(state.keys.list(filter, query.cursor.as_deref()).await?))
+    Ok(Json(
+        state.keys.list(filter, query.cursor.as_deref()).await?,
+    ))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<KeyView>, ApiError> {
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
     let record = state.keys.get(&id).await?;
     Ok(Json(state.keys.present(&record)))
 }
 
-async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<KeyView>, ApiError> {
+async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
     let record = state.keys.revoke(&id).await?;
     tracing::info!(key_id = %record.id, "key revoked");
     Ok(Json(state.keys.present(&record)))
 }
 
-async fn enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<KeyView>, ApiError> {
+async fn enable(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
     set_enabled(state, id, true).await
 }
 
-async fn disable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<KeyView>, ApiError> {
+async fn disable(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
     set_enabled(state, id, false).await
 }
 
-async fn set_enabled(state: AppState, id: String, enabled: bool) -> Result<Json<KeyView>, ApiError> {
+async fn set_enabled(
+    state: AppState,
+    id: String,
+    enabled: bool,
+) -> Result<Json<KeyView>, ApiError> {
     let record = state.keys.set_enabled(&id, enabled).await?;
     tracing::info!(key_id = %record.id, enabled, "key enabled flag changed");
     Ok(Json(state.keys.present(&record)))
@@ -124,12 +148,18 @@ struct RotateRequest {
 }
 
 /// The body is optional: an empty body rotates with no grace period.
-async fn rotate(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn rotate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
     } else {
         serde_json::from_slice(&body).map_err(|err| {
-            ApiError::BadRequest(format!("The JSON body does not match the expected shape: {err}"))
+            ApiError::BadRequest(format!(
+                "The JSON body does not match the expected shape: {err}"
+            ))
         })?
     };
     let (old, issued) = state.keys.rotate(&id, request.grace.as_deref()).await?;

@@ -21,7 +21,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 async fn whoami(principal: Principal) -> Json<Value> {
-    let permissions: Vec<&str> = principal.role.permissions().iter().map(|p| p.as_str()).collect();
+    let permissions: Vec<&str> = principal
+        .role
+        .permissions()
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
     Json(json!({
         "owner": principal.owner,
         "owner_id": principal.owner_id,

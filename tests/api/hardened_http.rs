@@ -1,0 +1,264 @@
+//! Hardened HTTP: headers on every response, uniform JSON errors, limits.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn healthz_answers_ok_without_credentials() {
+    let app = spawn_app().await;
+    let response = app.get("/healthz", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_hardened(&response);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "status": "ok" })
+    );
+}
+
+#[tokio::test]
+async fn every_status_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let user = app.key_with_role("user").await;
+    // 200
+    assert_hardened(&app.get("/api/whoami", Some(&app.admin_key)).await);
+    // 201
+    let created = app
+        .post_json(
+            "/api/keys",
+            Some(&app.admin_key),
+            &json!({"owner": "o", "role": "user"}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_hardened(&created);
+    // 401, 403, 404, 405, 413 each assert the headers in assert_error.
+    assert_401(app.get("/api/whoami", None).await).await;
+    assert_403_admin(app.get("/api/keys", Some(&user.key)).await).await;
+    assert_error(
+        app.get("/no/such/path", None).await,
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "The requested resource does not exist",
+    )
+    .await;
+    let big = vec![b'a'; 2 * 1024 * 1024];
+    let response = app
+        .client
+        .post(app.url("/api/keys"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Payload too large",
+        "The request body exceeds the size limit",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_gets_405_json_with_allow() {
+    let app = spawn_app().await;
+    let response = app.client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.headers().get("allow").unwrap(), "GET,HEAD");
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "This method is not allowed on this resource; see the Allow header",
+    )
+    .await;
+
+    let response = app
+        .client
+        .put(app.url("/api/keys"))
+        .header("X-API-Key", &app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers().get("allow").unwrap(), "POST,GET,HEAD");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_request_id_is_generated_or_a_safe_one_is_kept() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-abc.123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers().get("x-request-id").unwrap(),
+        "trace-abc.123"
+    );
+
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id <script>")
+        .send()
+        .await
+        .unwrap();
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(id.len(), 36, "a fresh UUID replaces the hostile id: {id}");
+
+    let a = app.get("/healthz", None).await;
+    let b = app.get("/healthz", None).await;
+    assert_ne!(
+        a.headers().get("x-request-id"),
+        b.headers().get("x-request-id")
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_in_our_shape_and_creates_nothing() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/keys"))
+        .header("X-API-Key", &app.admin_key)
+        .header("content-type", "application/json")
+        .body("{\"owner\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        "Bad request",
+        "The body is not valid JSON",
+    )
+    .await;
+
+    let response = app
+        .post_json(
+            "/api/keys",
+            Some(&app.admin_key),
+            &json!({"owner": "x", "role": "user", "colour": "red"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "Bad request");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `colour`"),
+        "{body}"
+    );
+
+    let response = app
+        .post_json(
+            "/api/keys",
+            Some(&app.admin_key),
+            &json!({"owner": 5, "role": "user"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let response = app
+        .client
+        .post(app.url("/api/keys"))
+        .header("X-API-Key", &app.admin_key)
+        .body("{\"owner\":\"x\",\"role\":\"user\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported media type",
+        "Send the body as application/json",
+    )
+    .await;
+
+    let listing: Value = app
+        .get("/api/keys", Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listing["keys"].as_array().unwrap().len(),
+        1,
+        "only the initial admin key exists"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_chunked_body_is_refused_with_413() {
+    let app = spawn_app_with(|s| s.limits.max_body_bytes = 1024).await;
+    let chunk = format!("200\r\n{}\r\n", " ".repeat(512));
+    let request = format!(
+        "POST /api/keys HTTP/1.1\r\nHost: x\r\nX-API-Key: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{}0\r\n\r\n",
+        app.admin_key,
+        chunk.repeat(4)
+    );
+    let text = raw_exchange(&app, request.as_bytes(), "}").await;
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        text.contains(
+            r#"{"error":"Payload too large","message":"The request body exceeds the size limit"}"#
+        ),
+        "{text}"
+    );
+}
+
+/// Send raw bytes and read until `until` appears in the response (or 5 s pass).
+async fn raw_exchange(app: &TestApp, request: &[u8], until: &str) -> String {
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&response);
+        if text.contains("\r\n\r\n")
+            && text
+                .split_once("\r\n\r\n")
+                .is_some_and(|(_, b)| b.contains(until))
+        {
+            return text.into_owned();
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) => return String::from_utf8_lossy(&response).into_owned(),
+            Ok(Ok(n)) => response.extend_from_slice(&buf[..n]),
+            Ok(Err(err)) => panic!("read: {err}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_request_slower_than_the_timeout_gets_408_json() {
+    let app = spawn_app_with(|s| s.limits.request_timeout = Duration::from_millis(300)).await;
+    let head = format!(
+        "POST /api/keys HTTP/1.1\r\nHost: x\r\nX-API-Key: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        app.admin_key
+    );
+    let text = raw_exchange(&app, head.as_bytes(), "}").await;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        text.contains(r#"{"error":"Request timeout","message":"The request took too long"}"#),
+        "{text}"
+    );
+    assert!(
+        text.to_ascii_lowercase().contains("x-frame-options: deny"),
+        "{text}"
+    );
+}

@@ -1,0 +1,346 @@
+//! Starting servers for tests: in-process with an injected clock (`spawn_app`), or as the real
+//! binary in a child process (`ServerProcess`) where signals, environment keys, the CLI and
+//! log files are under test. Logs are silent unless `TEST_LOG` is set.
+
+#![allow(dead_code)]
+
+use portcullis::auth::EnvKeys;
+use portcullis::clock::ManualClock;
+use portcullis::config::{LoggingSettings, Settings};
+use portcullis::startup::{Application, INITIAL_ADMIN_KEY_FILE};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+use tempfile::TempDir;
+
+static TRACING: Once = Once::new();
+
+/// An in-process server.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin_key: String,
+    pub clock: Arc<ManualClock>,
+    pub dir: TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Settings for a test server in `dir`: port 0, quick refresh.
+pub fn test_settings(dir: &Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.port = 0;
+    settings.server.shutdown_grace = Duration::from_secs(2);
+    settings.storage.data_dir = dir.join("data");
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_full(configure, EnvKeys::none()).await
+}
+
+pub async fn spawn_app_full(configure: impl FnOnce(&mut Settings), env: EnvKeys) -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let logging = LoggingSettings {
+                level: "debug".into(),
+                ..Default::default()
+            };
+            let guard = portcullis::telemetry::init(&logging).expect("telemetry");
+            std::mem::forget(guard);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(dir.path());
+    configure(&mut settings);
+    let data_dir = settings.storage.data_dir.clone();
+    let clock = Arc::new(ManualClock::new());
+    let app = Application::build(settings, clock.clone(), env)
+        .await
+        .expect("build app");
+    let address = format!("http://{}", app.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    let admin_key = std::fs::read_to_string(data_dir.join(INITIAL_ADMIN_KEY_FILE))
+        .expect("initial admin key")
+        .trim()
+        .to_owned();
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        admin_key,
+        clock,
+        dir,
+        shutdown: Some(tx),
+    }
+}
+
+/// A created key: id and plaintext.
+pub struct Key {
+    pub id: String,
+    pub key: String,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, key: Option<&str>, body: &Value) -> Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url(path));
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Create a key through the admin API.
+    pub async fn create_key(&self, body: Value) -> Key {
+        let response = self
+            .post_json("/api/keys", Some(&self.admin_key), &body)
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        Key {
+            id: body["id"].as_str().expect("id").to_owned(),
+            key: body["key"].as_str().expect("key").to_owned(),
+            body,
+        }
+    }
+
+    pub async fn key_with_role(&self, role: &str) -> Key {
+        self.create_key(json!({ "owner": format!("{role} owner"), "role": role }))
+            .await
+    }
+
+    pub fn db_files(&self) -> Vec<PathBuf> {
+        let data = self.dir.path().join("data");
+        ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm"]
+            .iter()
+            .map(|f| data.join(f))
+            .filter(|p| p.exists())
+            .collect()
+    }
+}
+
+/// The five OWASP headers, a JSON content type and a request id.
+pub fn assert_hardened(response: &Response) {
+    let headers = response.headers();
+    let expect = [
+        ("cache-control", "no-store"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("content-type", "application/json"),
+    ];
+    for (name, value) in expect {
+        assert_eq!(
+            headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "header {name} on {}",
+            response.status()
+        );
+    }
+    let id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        !id.is_empty(),
+        "x-request-id missing on {}",
+        response.status()
+    );
+    assert!(
+        headers.get("strict-transport-security").is_none(),
+        "HSTS on plain HTTP"
+    );
+}
+
+/// Assert status and exact JSON body.
+pub async fn assert_error(response: Response, status: StatusCode, error: &str, message: &str) {
+    assert_eq!(response.status(), status);
+    assert_hardened(&response);
+    let body: Value = response.json().await.expect("json body");
+    assert_eq!(body, json!({ "error": error, "message": message }));
+}
+
+pub async fn assert_401(response: Response) {
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some(r#"Bearer realm="portcullis""#)
+    );
+    assert_error(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "Authentication required",
+        "Please provide valid API key",
+    )
+    .await;
+}
+
+pub async fn assert_403_admin(response: Response) {
+    assert_error(
+        response,
+        StatusCode::FORBIDDEN,
+        "Insufficient permissions",
+        "Admin role required",
+    )
+    .await;
+}
+
+/// The real binary, in a child process.
+pub struct ServerProcess {
+    pub child: Child,
+    pub address: String,
+    pub dir: PathBuf,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_portcullis")
+}
+
+/// A command for the binary, run in `dir`, with a clean portcullis environment.
+pub fn command(dir: &Path) -> Command {
+    let mut command = Command::new(binary());
+    command.current_dir(dir);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().to_string();
+        if name.starts_with("PORTCULLIS_") || name.ends_with("_API_KEY") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+impl ServerProcess {
+    /// Start `portcullis serve --port 0` in `dir` with extra environment.
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        let mut command = command(dir);
+        command
+            .args(["serve", "--port", "0"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        let mut child = command.spawn().expect("spawn portcullis");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
+        let address = line
+            .trim()
+            .strip_prefix("portcullis listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        ServerProcess {
+            child,
+            address,
+            dir: dir.to_owned(),
+        }
+    }
+
+    pub fn admin_key(&self) -> String {
+        std::fs::read_to_string(self.dir.join("data").join(INITIAL_ADMIN_KEY_FILE))
+            .expect("initial admin key")
+            .trim()
+            .to_owned()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Wait for exit, at most `limit`.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not exit in {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run the CLI in `dir`; returns (status, stdout, stderr).
+pub fn cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = command(dir).args(args).output().expect("run cli");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir`, concatenated, as lossy text.
+pub fn all_text_under(dir: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                text.push_str(&all_text_under(&path));
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                text.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    text
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on a random port with a temporary data directory,
+//! spoken to over HTTP. Modules are areas of behaviour; `helpers` starts servers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod hardened_http;
+mod key_lifecycle;
+mod key_management;
+mod process;
+mod roles;

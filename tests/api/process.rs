@@ -1,0 +1,413 @@
+//! The real binary: first start, environment keys, the CLI on a live store, graceful shutdown,
+//! configuration errors, and logs that never hold a key.
+
+use crate::helpers::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+const ADMIN_ENV: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const USER_ENV: &str = "b1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const DEVICE_ENV: &str = "c1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+fn get(address: &str, path: &str, key: &str) -> (u16, Value) {
+    raw::request(address, "GET", path, &[("X-API-Key", key)], "")
+}
+
+mod raw {
+    //! A tiny blocking HTTP/1.1 client over std, so these tests need no second runtime.
+    use serde_json::Value;
+    use std::io::{Read, Write};
+
+    pub fn request(
+        address: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Value) {
+        let host = address.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status: u16 = response[9..12].parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+}
+
+#[test]
+fn first_start_writes_the_admin_key_with_mode_0600_and_never_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs").join("portcullis.log");
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &[
+            ("PORTCULLIS_LOGGING__LOG_FILE", log.to_str().unwrap()),
+            ("PORTCULLIS_LOGGING__LEVEL", "debug"),
+        ],
+    );
+    let key_file = dir.path().join("data").join("initial-admin.key");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let admin = server.admin_key();
+    let (status, body) = get(&server.address, "/api/whoami", &admin);
+    assert_eq!(status, 200);
+    assert_eq!(body["role"], "admin");
+
+    // Refusals are logged with the public prefix of the key, the client and the route.
+    let wrong = format!("{}{}", &admin[..20], "x".repeat(admin.len() - 20));
+    let forged_id = format!("pcl_{}", &admin[4..16]);
+    assert_eq!(get(&server.address, "/api/whoami", &wrong).0, 401);
+    assert_eq!(
+        get(&server.address, "/api/keys", "some-legacy-secret-value").0,
+        401
+    );
+
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let logs = all_text_under(&dir.path().join("logs"));
+    assert!(logs.contains("initial-admin.key"), "the path is logged");
+    assert!(!logs.contains(&admin), "the admin key reached the log");
+    assert!(
+        !logs.contains(&admin[17..61]),
+        "the secret part of the key reached the log"
+    );
+    assert!(
+        !logs.contains(&wrong[17..]),
+        "a presented key reached the log"
+    );
+    assert!(
+        !logs.contains("some-legacy-secret-value"),
+        "a presented legacy key reached the log"
+    );
+    let refusal = logs
+        .lines()
+        .find(|l| l.contains("authentication refused") && l.contains("route=/api/keys"))
+        .expect("refusal logged");
+    assert!(refusal.contains("client=127.0.0.1"), "{refusal}");
+    assert!(
+        logs.lines().any(|l| l.contains("authentication refused")
+            && l.contains(&format!("key_prefix={forged_id}"))),
+        "{}",
+        logs.lines()
+            .filter(|l| l.contains("refused"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // Daily rotation: the file carries the date.
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("portcullis.log.20")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_second_start_reuses_the_store_and_writes_no_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = ServerProcess::start(dir.path(), &[]);
+    let admin = first.admin_key();
+    first.signal("TERM");
+    first.wait(Duration::from_secs(10));
+    let second = ServerProcess::start(dir.path(), &[]);
+    assert_eq!(second.admin_key(), admin);
+    assert_eq!(get(&second.address, "/api/whoami", &admin).0, 200);
+}
+
+#[test]
+fn environment_keys_authenticate_with_their_roles_and_are_written_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("portcullis.log");
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &[
+            ("ADMIN_API_KEY", ADMIN_ENV),
+            ("USER_API_KEY", USER_ENV),
+            ("TERMUX_API_KEY", DEVICE_ENV),
+            ("PORTCULLIS_LOGGING__LOG_FILE", log.to_str().unwrap()),
+        ],
+    );
+    for (key, role, owner) in [
+        (ADMIN_ENV, "admin", "ADMIN_API_KEY"),
+        (USER_ENV, "user", "USER_API_KEY"),
+        (DEVICE_ENV, "device", "TERMUX_API_KEY"),
+    ] {
+        let (status, body) = get(&server.address, "/api/whoami", key);
+        assert_eq!(status, 200);
+        assert_eq!(body["role"], role);
+        assert_eq!(body["owner"], owner);
+        assert_eq!(body["source"], "environment");
+    }
+    assert_eq!(get(&server.address, "/api/keys", ADMIN_ENV).0, 200);
+    let (status, body) = get(&server.address, "/api/keys", USER_ENV);
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (403, Some("Admin role required"))
+    );
+    let (status, _) = get(&server.address, "/api/keys", DEVICE_ENV);
+    assert_eq!(status, 403);
+    server.signal("TERM");
+    server.wait(Duration::from_secs(10));
+    let everything = all_text_under(dir.path());
+    for key in [ADMIN_ENV, USER_ENV, DEVICE_ENV] {
+        assert!(
+            !everything.contains(key),
+            "an environment key was written to disk"
+        );
+    }
+}
+
+#[test]
+fn a_weak_environment_key_stops_the_start_naming_the_variable_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = command(dir.path())
+        .args(["serve", "--port", "0"])
+        .env("USER_API_KEY", "hunter2")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("USER_API_KEY must be at least 32"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"));
+}
+
+#[test]
+fn the_cli_manages_keys_on_the_store_of_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        dir.path(),
+        &[("PORTCULLIS_AUTH__REFRESH_INTERVAL", "100ms")],
+    );
+    let (ok, stdout, stderr) = cli(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--owner",
+            "App 1",
+            "--owner-kind",
+            "app",
+            "--role",
+            "user",
+            "--json",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, body) = get(&server.address, "/api/whoami", &key);
+    assert_eq!((status, body["owner"].as_str()), (200, Some("App 1")));
+
+    let (ok, stdout, _) = cli(dir.path(), &["keys", "list", "--owner", "App 1", "--json"]);
+    assert!(ok);
+    let listing: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listing["keys"][0]["id"], id);
+    assert!(!stdout.contains(&key));
+
+    let (ok, stdout, _) = cli(dir.path(), &["keys", "show", &id]);
+    assert!(ok);
+    assert!(stdout.contains("state:        active"), "{stdout}");
+
+    let (ok, _, _) = cli(dir.path(), &["keys", "revoke", &id]);
+    assert!(ok);
+    // The server notices within its refresh interval, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(&server.address, "/api/whoami", &key).0 != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "revocation by the CLI was not noticed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, _, stderr) = cli(dir.path(), &["keys", "rotate", &id]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("a revoked key cannot be rotated"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_cli_rotates_and_prints_the_new_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, _) = cli(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--owner",
+            "svc",
+            "--role",
+            "device",
+            "--expires-in",
+            "90d",
+        ],
+    );
+    assert!(ok);
+    let key = stdout.trim().to_owned();
+    assert!(key.starts_with("pcl_"));
+    let id = &key[4..16];
+    let (ok, stdout, stderr) = cli(
+        dir.path(),
+        &["keys", "rotate", id, "--grace", "1h", "--json"],
+    );
+    assert!(ok, "{stderr}");
+    let rotated: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rotated["previous"]["id"], id);
+    assert_eq!(rotated["previous"]["state"], "active");
+    assert_eq!(rotated["role"], "device");
+    let (ok, stdout, _) = cli(dir.path(), &["keys", "list", "--state", "active"]);
+    assert!(ok);
+    assert_eq!(stdout.lines().count(), 3, "header and two keys: {stdout}");
+}
+
+#[test]
+fn keys_generate_prints_64_hex_characters_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, _) = cli(dir.path(), &["keys", "generate"]);
+    assert!(ok);
+    let key = stdout.trim();
+    assert_eq!(key.len(), 64);
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(
+        !dir.path().join("data").exists(),
+        "generate must not touch the store"
+    );
+}
+
+#[test]
+fn an_unknown_config_key_is_an_error_that_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[server]\nhost = \"127.0.0.1\"\nprot = 9000\n",
+    )
+    .unwrap();
+    let output = command(dir.path())
+        .args(["--config", "bad.toml", "serve"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("prot"), "{stderr}");
+
+    let output = command(dir.path())
+        .args(["serve"])
+        .env("PORTCULLIS_LIMITS__MAX_BODY", "5")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("max_body"));
+}
+
+#[test]
+fn settings_come_from_the_file_then_the_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("portcullis.toml"),
+        "[storage]\ndata_dir = \"from-file\"\n[limits]\nmax_body_bytes = 10\n",
+    )
+    .unwrap();
+    let server = ServerProcess::start(dir.path(), &[("PORTCULLIS_LIMITS__MAX_BODY_BYTES", "20")]);
+    assert!(
+        dir.path()
+            .join("from-file")
+            .join("initial-admin.key")
+            .exists()
+    );
+    let admin =
+        std::fs::read_to_string(dir.path().join("from-file").join("initial-admin.key")).unwrap();
+    let body = "{\"owner\":\"abcdefghi\",\"role\":\"user\"}";
+    let (status, _) = raw::request(
+        &server.address,
+        "POST",
+        "/api/keys",
+        &[
+            ("X-API-Key", admin.trim()),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    );
+    assert_eq!(
+        status, 413,
+        "the environment's 20 bytes beat the file's 10, and the body is 35"
+    );
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &[]);
+    let admin = server.admin_key();
+    let host = server.address.trim_start_matches("http://").to_owned();
+    let body = "{\"owner\":\"late\",\"role\":\"user\"}";
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(stream, "POST /api/keys HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}", body.len(), &body[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    stream.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut response = String::new();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    // The key created during shutdown survived it.
+    let (ok, stdout, _) = cli(dir.path(), &["keys", "list", "--owner", "late", "--json"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_key_created_just_before_kill_9_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &[]);
+    let admin = server.admin_key();
+    let (status, body) = raw::request(
+        &server.address,
+        "POST",
+        "/api/keys",
+        &[("X-API-Key", &admin), ("Content-Type", "application/json")],
+        "{\"owner\":\"durable\",\"role\":\"user\"}",
+    );
+    assert_eq!(status, 201);
+    server.signal("KILL");
+    server.wait(Duration::from_secs(5));
+    let restarted = ServerProcess::start(dir.path(), &[]);
+    let (status, who) = get(
+        &restarted.address,
+        "/api/whoami",
+        body["key"].as_str().unwrap(),
+    );
+    assert_eq!((status, who["owner"].as_str()), (200, Some("durable")));
+}
