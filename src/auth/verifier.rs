@@ -228,3 +228,155 @@ impl KeyVerifier {
         Ok(current)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The caching promises, checked against the real SQLite store wrapped in a decorator that
+    //! counts look-ups.
+    use super::*;
+    use crate::auth::keys::{CreateKey, KeyManager};
+    use crate::clock::ManualClock;
+    use crate::store::{KeyChange, KeyFilter, NewKey, OwnerKind, SqliteStore};
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting {
+        inner: SqliteStore,
+        lookups: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Store for Counting {
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.inner.ping().await
+        }
+        async fn count_keys(&self) -> Result<i64, StoreError> {
+            self.inner.count_keys().await
+        }
+        async fn create_key(&self, new: NewKey) -> Result<KeyRecord, StoreError> {
+            self.inner.create_key(new).await
+        }
+        async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            self.inner.get_key(id).await
+        }
+        async fn list_keys(&self, f: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError> {
+            self.inner.list_keys(f, now).await
+        }
+        async fn update_key(
+            &self,
+            id: &str,
+            c: KeyChange,
+        ) -> Result<Option<KeyRecord>, StoreError> {
+            self.inner.update_key(id, c).await
+        }
+        async fn rotate_key(
+            &self,
+            id: &str,
+            c: KeyChange,
+            n: NewKey,
+        ) -> Result<Option<(KeyRecord, KeyRecord)>, StoreError> {
+            self.inner.rotate_key(id, c, n).await
+        }
+        async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError> {
+            self.inner.record_key_use(uses).await
+        }
+        async fn key_changes_since(&self, r: i64) -> Result<(i64, Vec<String>), StoreError> {
+            self.inner.key_changes_since(r).await
+        }
+    }
+
+    async fn setup() -> (
+        tempfile::TempDir,
+        Arc<Counting>,
+        Arc<KeyVerifier>,
+        KeyManager,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Arc::new(Counting {
+            inner: SqliteStore::open(&url).await.unwrap(),
+            lookups: AtomicUsize::new(0),
+        });
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let verifier = Arc::new(KeyVerifier::new(
+            dyn_store.clone(),
+            clock.clone(),
+            EnvKeys::none(),
+            &AuthSettings::default(),
+        ));
+        let keys = KeyManager::new(dyn_store, clock, Some(verifier.clone()));
+        (dir, store, verifier, keys)
+    }
+
+    fn request(role: &str) -> CreateKey {
+        CreateKey {
+            owner: "o".into(),
+            owner_kind: OwnerKind::User,
+            role: role.into(),
+            label: None,
+            expires_in: None,
+            metadata: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_valid_key_is_read_from_the_store_once_then_from_memory() {
+        let (_dir, store, verifier, keys) = setup().await;
+        let issued = keys.create(request("user")).await.unwrap();
+        for _ in 0..100 {
+            verifier.verify(issued.token.expose()).await.unwrap();
+        }
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_unknown_key_costs_one_lookup_and_garbage_costs_none() {
+        let (_dir, store, verifier, _keys) = setup().await;
+        let ghost = key_format::generate().unwrap();
+        for _ in 0..100 {
+            let err = verifier.verify(ghost.token.expose()).await.unwrap_err();
+            assert!(matches!(err, AuthError::Refused(Refusal::Unknown)));
+        }
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
+        for garbage in ["pcl_short", "0123456789abcdef0123456789abcdef", "x"] {
+            assert!(verifier.verify(garbage).await.is_err());
+        }
+        let mut typo = ghost.token.expose().to_owned();
+        typo.pop();
+        typo.push('!');
+        assert!(verifier.verify(&typo).await.is_err());
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn revocation_through_the_manager_takes_effect_at_once_despite_the_cache() {
+        let (_dir, _store, verifier, keys) = setup().await;
+        let issued = keys.create(request("admin")).await.unwrap();
+        verifier.verify(issued.token.expose()).await.unwrap();
+        keys.revoke(&issued.record.id).await.unwrap();
+        let err = verifier.verify(issued.token.expose()).await.unwrap_err();
+        assert!(matches!(err, AuthError::Refused(Refusal::Revoked)));
+    }
+
+    #[tokio::test]
+    async fn a_change_made_by_another_process_is_found_by_refresh() {
+        let (_dir, store, verifier, keys) = setup().await;
+        let issued = keys.create(request("user")).await.unwrap();
+        let revision = verifier.refresh(i64::MAX).await.unwrap();
+        verifier.verify(issued.token.expose()).await.unwrap();
+        // Revoke behind the verifier's back, as the CLI or another node would.
+        store
+            .inner
+            .update_key(&issued.record.id, KeyChange::Revoke(0))
+            .await
+            .unwrap();
+        assert!(
+            verifier.verify(issued.token.expose()).await.is_ok(),
+            "still cached"
+        );
+        verifier.refresh(revision).await.unwrap();
+        assert!(verifier.verify(issued.token.expose()).await.is_err());
+    }
+}
