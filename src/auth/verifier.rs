@@ -149,7 +149,15 @@ impl KeyVerifier {
         }
         let role = Role::parse(&record.role)
             .ok_or_else(|| StoreError::Corrupt(format!("key {} has unknown role", record.id)))?;
-        self.lock_last_used().insert(record.id.clone(), now);
+        {
+            let mut last_used = self.lock_last_used();
+            match last_used.get_mut(&record.id) {
+                Some(at) => *at = now,
+                None => {
+                    last_used.insert(record.id.clone(), now);
+                }
+            }
+        }
         Ok(Principal {
             key_id: record.id.clone(),
             owner_id: record.owner.id.clone(),

@@ -220,3 +220,36 @@ impl From<AuthError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_500_shows_only_the_request_id_never_the_cause() {
+        let response = REQUEST_ID
+            .scope("req-42".to_owned(), async {
+                ApiError::Internal("database file /secret/path is corrupt".to_owned()).into_response()
+            })
+            .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[ERROR_CODE_HEADER], "internal");
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "error": "Internal Server Error",
+                "message": "Something went wrong on our side. Reference: req-42",
+            })
+        );
+    }
+
+    #[test]
+    fn forbidden_names_the_role_as_seed_000_does() {
+        let (status, _, error, message) = ApiError::Forbidden(Role::Admin).parts();
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(error, "Insufficient permissions");
+        assert_eq!(message, "Admin role required");
+    }
+}

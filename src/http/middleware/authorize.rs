@@ -8,7 +8,7 @@
 //! Credentials: `X-API-Key: <key>` or `Authorization: Bearer <key>`. Every refusal is logged
 //! with the key's public prefix (never the key), the client address and the route.
 
-use crate::auth::{AuthError, Permission, Refusal, key_format};
+use crate::auth::{AuthError, KeyVerifier, Permission, Refusal, key_format};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -16,11 +16,13 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-/// A route's requirement: the permission, and the state to check it with.
+/// A route's requirement: the permission, and the verifier to check keys with. Kept small:
+/// it is cloned for every request.
 #[derive(Clone)]
 pub struct Guard {
-    state: AppState,
+    verifier: Arc<KeyVerifier>,
     permission: Permission,
 }
 
@@ -28,7 +30,7 @@ impl Guard {
     /// Require `permission` on the routes this guard is mounted on.
     pub fn new(state: &AppState, permission: Permission) -> Self {
         Self {
-            state: state.clone(),
+            verifier: Arc::clone(&state.verifier),
             permission,
         }
     }
@@ -64,34 +66,21 @@ pub async fn authorize(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
     let token = match credential(request.headers()) {
         Ok(Some(token)) => token,
-        Ok(None) => return Err(refused(Refusal::Missing, None, &client, &route)),
-        Err(reason) => return Err(refused(reason, None, &client, &route)),
+        Ok(None) => return Err(refused(Refusal::Missing, None, &request)),
+        Err(reason) => return Err(refused(reason, None, &request)),
     };
-    let principal = match guard.state.verifier.verify(token).await {
+    let principal = match guard.verifier.verify(token).await {
         Ok(principal) => principal,
         Err(AuthError::Refused(reason)) => {
-            return Err(refused(
-                reason,
-                key_format::public_prefix(token),
-                &client,
-                &route,
-            ));
+            let prefix = key_format::public_prefix(token);
+            return Err(refused(reason, prefix, &request));
         }
         Err(AuthError::Store(err)) => return Err(err.into()),
     };
     if !principal.may(guard.permission) {
+        let (client, route) = origin(&request);
         tracing::warn!(
             key_id = %principal.key_id,
             role = %principal.role,
@@ -106,7 +95,23 @@ pub async fn authorize(
     Ok(next.run(request).await)
 }
 
-fn refused(reason: Refusal, prefix: Option<String>, client: &str, route: &str) -> ApiError {
+/// Client address and matched route, for log lines (computed only when something is logged).
+fn origin(request: &Request) -> (String, &str) {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or_default();
+    (client, route)
+}
+
+fn refused(reason: Refusal, prefix: Option<String>, request: &Request) -> ApiError {
+    let (client, route) = origin(request);
     tracing::warn!(
         reason = %reason.as_str(),
         key_prefix = %prefix.as_deref().unwrap_or("-"),

@@ -1,13 +1,14 @@
 //! `GET /api/whoami`: who the presented key belongs to. Any valid key may ask.
 
 use crate::auth::keys::rfc3339;
-use crate::auth::{Permission, Principal};
+use crate::auth::{KeySource, Permission, Principal, Role};
 use crate::http::middleware::authorize::{Guard, authorize};
 use crate::http::state::AppState;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// Routes of this area.
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -20,20 +21,27 @@ pub fn router(state: &AppState) -> Router<AppState> {
     )
 }
 
-async fn whoami(principal: Principal) -> Json<Value> {
-    let permissions: Vec<&str> = principal
-        .role
-        .permissions()
-        .iter()
-        .map(|p| p.as_str())
-        .collect();
-    Json(json!({
-        "owner": principal.owner,
-        "owner_id": principal.owner_id,
-        "role": principal.role,
-        "key_id": principal.key_id,
-        "expires_at": principal.expires_at.and_then(rfc3339),
-        "source": principal.source,
-        "permissions": permissions,
-    }))
+/// The caller's identity, as JSON.
+#[derive(Serialize)]
+struct Identity<'a> {
+    owner: &'a str,
+    owner_id: &'a str,
+    role: Role,
+    key_id: &'a str,
+    expires_at: Option<String>,
+    source: KeySource,
+    permissions: Vec<&'static str>,
+}
+
+async fn whoami(principal: Principal) -> Response {
+    Json(Identity {
+        owner: &principal.owner,
+        owner_id: &principal.owner_id,
+        role: principal.role,
+        key_id: &principal.key_id,
+        expires_at: principal.expires_at.and_then(rfc3339),
+        source: principal.source,
+        permissions: principal.role.permissions().iter().map(|p| p.as_str()).collect(),
+    })
+    .into_response()
 }
