@@ -229,12 +229,15 @@ mod tests {
     async fn a_500_shows_only_the_request_id_never_the_cause() {
         let response = REQUEST_ID
             .scope("req-42".to_owned(), async {
-                ApiError::Internal("database file /secret/path is corrupt".to_owned()).into_response()
+                ApiError::Internal("database file /secret/path is corrupt".to_owned())
+                    .into_response()
             })
             .await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(response.headers()[ERROR_CODE_HEADER], "internal");
-        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             body,

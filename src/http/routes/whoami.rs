@@ -5,8 +5,8 @@ use crate::auth::{KeySource, Permission, Principal, Role};
 use crate::http::middleware::authorize::{Guard, authorize};
 use crate::http::state::AppState;
 use axum::middleware::from_fn_with_state;
-use axum::routing::get;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -41,7 +41,12 @@ async fn whoami(principal: Principal) -> Response {
         key_id: &principal.key_id,
         expires_at: principal.expires_at.and_then(rfc3339),
         source: principal.source,
-        permissions: principal.role.permissions().iter().map(|p| p.as_str()).collect(),
+        permissions: principal
+            .role
+            .permissions()
+            .iter()
+            .map(|p| p.as_str())
+            .collect(),
     })
     .into_response()
 }
