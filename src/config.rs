@@ -185,6 +185,11 @@ pub struct LimitSettings {
     /// A request that takes longer than this gets 408.
     #[serde(with = "human_duration")]
     pub request_timeout: Duration,
+    /// Open connections at most; more clients wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Time a client has to send request headers, and to stay idle between requests.
+    #[serde(with = "human_duration")]
+    pub header_read_timeout: Duration,
 }
 
 impl Default for LimitSettings {
@@ -192,6 +197,8 @@ impl Default for LimitSettings {
         Self {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -249,9 +256,16 @@ impl Settings {
                 reason: "must be greater than zero".to_owned(),
             });
         }
-        if self.limits.request_timeout.is_zero() {
+        if self.limits.request_timeout.is_zero() || self.limits.header_read_timeout.is_zero() {
             return Err(ConfigError::Invalid {
-                key: "limits.request_timeout",
+                key: "limits",
+                reason: "request_timeout and header_read_timeout must be greater than zero"
+                    .to_owned(),
+            });
+        }
+        if self.limits.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_connections",
                 reason: "must be greater than zero".to_owned(),
             });
         }

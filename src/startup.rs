@@ -4,6 +4,7 @@ use crate::auth::{EnvKeys, KeyManager, KeyVerifier, keys::CreateKey};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::router;
+use crate::http::server::{self, ConnectionLimits};
 use crate::http::state::{AppState, HealthCache};
 use crate::store::{self, OwnerKind};
 use anyhow::Context;
@@ -92,28 +93,12 @@ impl Application {
         } = self;
         let background = spawn_background(&state, &settings);
         let app = router::build(state.clone(), &settings.limits);
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stopping_tx.send(());
+        let limits = ConnectionLimits {
+            max_connections: settings.limits.max_connections,
+            header_read_timeout: settings.limits.header_read_timeout,
+            shutdown_grace: settings.server.shutdown_grace,
         };
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal);
-        let grace = settings.server.shutdown_grace;
-        tokio::select! {
-            result = serve => result.context("serving HTTP")?,
-            () = async move {
-                if stopping_rx.await.is_ok() {
-                    tokio::time::sleep(grace).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => tracing::warn!("shutdown grace period over; dropping remaining connections"),
-        }
+        server::serve(listener, app, limits, shutdown).await;
         for task in background {
             task.abort();
         }

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod middleware;
 pub mod router;
 pub mod routes;
+pub mod server;
 pub mod state;
 
 pub use error::ApiError;

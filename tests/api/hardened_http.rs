@@ -262,3 +262,41 @@ async fn a_request_slower_than_the_timeout_gets_408_json() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let app = spawn_app_with(|s| s.limits.header_read_timeout = Duration::from_millis(300)).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "the connection was still open after 5 s");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_instead_of_being_served_at_once() {
+    let app = spawn_app_with(|s| s.limits.max_connections = 1).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // The first connection takes the only slot and sits idle.
+    let mut first = tokio::net::TcpStream::connect(&address).await.unwrap();
+    first
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // A second one is accepted by the kernel but not served while the first is open...
+    let second = tokio::time::timeout(Duration::from_millis(300), app.get("/healthz", None)).await;
+    assert!(second.is_err(), "served beyond max_connections");
+    // ...and is served once the first goes away.
+    drop(first);
+    let response = tokio::time::timeout(Duration::from_secs(5), app.get("/healthz", None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

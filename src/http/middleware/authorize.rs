@@ -10,12 +10,12 @@
 
 use crate::auth::{AuthError, KeyVerifier, Permission, Refusal, key_format};
 use crate::http::error::ApiError;
+use crate::http::server::peer;
 use crate::http::state::AppState;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// A route's requirement: the permission, and the verifier to check keys with. Kept small:
@@ -97,10 +97,8 @@ pub async fn authorize(
 
 /// Client address and matched route, for log lines (computed only when something is logged).
 fn origin(request: &Request) -> (String, &str) {
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    let client = peer(request.extensions())
+        .map(|addr| addr.ip().to_string())
         .unwrap_or_default();
     let route = request
         .extensions()
