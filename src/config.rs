@@ -160,6 +160,37 @@ pub struct AuthSettings {
     pub last_used_flush: Duration,
     /// At most this many store look-ups for uncached keys run at once.
     pub max_concurrent_lookups: usize,
+    /// Lifetime of a login session.
+    #[serde(with = "human_duration")]
+    pub session_ttl: Duration,
+    /// A new login ends the same user+key's older sessions (seed 001's rule).
+    pub single_session: bool,
+    /// Accept a session token as `Authorization: Bearer`.
+    pub session_bearer: bool,
+    /// Set and accept a session cookie (browser use; CSRF token required to change state).
+    pub session_cookie: bool,
+    /// 64 hex characters shared by all nodes; default: `<data_dir>/session.key`, created once.
+    pub session_secret: Option<crate::secret::SecretString>,
+    /// Accepted clock difference for signed requests, either way.
+    #[serde(with = "human_duration")]
+    pub signature_window: Duration,
+    /// Route groups (`identity`, `keys`, `sessions`, `audit`) that require a signed request.
+    pub signed_groups: Vec<String>,
+    /// Nonces remembered at most (replay protection for signed requests).
+    pub replay_cache_capacity: usize,
+    /// Failures (per address or username) that trigger a lockout.
+    pub lockout_threshold: u32,
+    /// Failures are counted within this window.
+    #[serde(with = "human_duration")]
+    pub lockout_window: Duration,
+    /// First lockout; each further one doubles.
+    #[serde(with = "human_duration")]
+    pub lockout_base: Duration,
+    /// Longest lockout.
+    #[serde(with = "human_duration")]
+    pub lockout_max: Duration,
+    /// Addresses and usernames tracked at most (each).
+    pub lockout_capacity: usize,
 }
 
 impl Default for AuthSettings {
@@ -172,6 +203,19 @@ impl Default for AuthSettings {
             refresh_interval: Duration::from_secs(1),
             last_used_flush: Duration::from_secs(10),
             max_concurrent_lookups: 4,
+            session_ttl: Duration::from_secs(3600),
+            single_session: true,
+            session_bearer: true,
+            session_cookie: true,
+            session_secret: None,
+            signature_window: Duration::from_secs(30),
+            signed_groups: Vec::new(),
+            replay_cache_capacity: 1_000_000,
+            lockout_threshold: 5,
+            lockout_window: Duration::from_secs(900),
+            lockout_base: Duration::from_secs(30),
+            lockout_max: Duration::from_secs(3600),
+            lockout_capacity: 100_000,
         }
     }
 }
@@ -280,6 +324,39 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "auth",
                 reason: "refresh_interval and last_used_flush must be greater than zero".to_owned(),
+            });
+        }
+        if let Some(secret) = &self.auth.session_secret
+            && (secret.expose().len() != 64
+                || !secret.expose().bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "auth.session_secret",
+                reason: "must be 64 hex characters (32 random bytes)".to_owned(),
+            });
+        }
+        const GROUPS: &[&str] = &["identity", "keys", "sessions", "audit"];
+        if let Some(unknown) = self
+            .auth
+            .signed_groups
+            .iter()
+            .find(|g| !GROUPS.contains(&g.as_str()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "auth.signed_groups",
+                reason: format!(
+                    "unknown route group `{unknown}`; known: {}",
+                    GROUPS.join(", ")
+                ),
+            });
+        }
+        if self.auth.lockout_threshold == 0
+            || self.auth.lockout_capacity == 0
+            || self.auth.replay_cache_capacity == 0
+        {
+            return Err(ConfigError::Invalid {
+                key: "auth",
+                reason: "lockout_threshold, lockout_capacity and replay_cache_capacity must be greater than zero".to_owned(),
             });
         }
         Ok(())

@@ -4,6 +4,8 @@
 //! started, how a request travels through HTTP and authentication, and where state is kept.
 //! Data flows down the list, never back up (see `shared/PRODUCT.md`, "Architecture").
 
+/// The tamper-evident audit trail: events, the hash chain, its verification.
+pub mod audit;
 /// Authentication and authorisation: key format, verification cache, roles and permissions.
 pub mod auth;
 /// Command-line interface: `serve`, `keys …`; a thin layer over the library.

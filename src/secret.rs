@@ -44,3 +44,18 @@ mod tests {
         assert_eq!(secret.expose(), "pcl_supersecret");
     }
 }
+
+/// Read from configuration as a plain string.
+impl<'de> serde::Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(SecretString::new)
+    }
+}
+
+/// Serialized only as `***`: settings are serialized for defaults and diagnostics, never to
+/// hand a secret on.
+impl serde::Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}

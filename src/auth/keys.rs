@@ -7,7 +7,7 @@ use super::verifier::KeyVerifier;
 use crate::clock::Clock;
 use crate::secret::SecretString;
 use crate::store::{
-    KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, OwnerKind, Store, StoreError,
+    KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, OwnerKind, SessionScope, Store, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -282,6 +282,13 @@ impl KeyManager {
             .await?
             .ok_or(KeyError::NotFound)?;
         self.invalidate(id);
+        self.store
+            .end_sessions(
+                &SessionScope::Key(id.to_owned()),
+                self.clock.unix(),
+                "key revoked",
+            )
+            .await?;
         Ok(record)
     }
 
@@ -340,6 +347,11 @@ impl KeyManager {
         };
         self.invalidate(id);
         self.invalidate(&record.id);
+        if grace.is_none() {
+            self.store
+                .end_sessions(&SessionScope::Key(id.to_owned()), now, "key rotated")
+                .await?;
+        }
         Ok((
             old,
             IssuedKey {

@@ -5,12 +5,16 @@ pub mod cache;
 pub mod env_keys;
 pub mod key_format;
 pub mod keys;
+pub mod lockout;
 pub mod policy;
 pub mod principal;
+pub mod session;
+pub mod signature;
 pub mod verifier;
 
 pub use env_keys::EnvKeys;
 pub use keys::{KeyError, KeyManager};
 pub use policy::{Permission, Role};
-pub use principal::{KeySource, Principal};
+pub use principal::{AuthMethod, KeySource, Principal};
+pub use session::{SessionKey, SessionManager};
 pub use verifier::{AuthError, KeyVerifier, Refusal};

@@ -13,6 +13,22 @@ pub enum KeySource {
     Environment,
 }
 
+/// How the caller proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// An API key in `X-API-Key` or `Authorization: Bearer`.
+    ApiKey,
+    /// A session token in `Authorization: Bearer`.
+    SessionBearer,
+    /// A session cookie from a web login.
+    SessionCookie,
+    /// An RFC 9421 HTTP message signature from a session.
+    Signature,
+    /// Seed 001's `X-Token` + `X-Token-Hash`.
+    TokenHash,
+}
+
 /// An authenticated caller. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -28,6 +44,10 @@ pub struct Principal {
     pub expires_at: Option<i64>,
     /// Store or environment.
     pub source: KeySource,
+    /// The session the request belongs to, if any.
+    pub session_id: Option<String>,
+    /// How the caller authenticated.
+    pub method: AuthMethod,
 }
 
 impl Principal {

@@ -15,7 +15,7 @@ use super::cache::TtlCache;
 use super::env_keys::EnvKeys;
 use super::key_format::{self, KeyFormatError, ParsedKey};
 use super::policy::Role;
-use super::principal::{KeySource, Principal};
+use super::principal::{AuthMethod, KeySource, Principal};
 use crate::clock::Clock;
 use crate::config::AuthSettings;
 use crate::store::{KeyRecord, KeyState, Store, StoreError};
@@ -131,6 +131,8 @@ impl KeyVerifier {
                 role: env.role,
                 expires_at: None,
                 source: KeySource::Environment,
+                session_id: None,
+                method: AuthMethod::ApiKey,
             });
         }
         let ParsedKey::Issued { id } = parsed else {
@@ -140,6 +142,17 @@ impl KeyVerifier {
         if !bool::from(record.key_hash.ct_eq(&hash)) {
             return Err(AuthError::Refused(Refusal::WrongSecret));
         }
+        self.admit(&record)
+    }
+
+    /// The principal of a stored key known by id, if the key is usable now. For sessions,
+    /// which prove possession of the key at login and must stop when the key does.
+    pub async fn principal_for_key(&self, id: &str) -> Result<Principal, AuthError> {
+        let record = self.record(id).await?;
+        self.admit(&record)
+    }
+
+    fn admit(&self, record: &KeyRecord) -> Result<Principal, AuthError> {
         let now = self.clock.unix();
         match record.state(now) {
             KeyState::Active => {}
@@ -165,6 +178,8 @@ impl KeyVerifier {
             role,
             expires_at: record.expires_at,
             source: KeySource::Store,
+            session_id: None,
+            method: AuthMethod::ApiKey,
         })
     }
 
@@ -244,7 +259,10 @@ mod tests {
     use super::*;
     use crate::auth::keys::{CreateKey, KeyManager};
     use crate::clock::ManualClock;
-    use crate::store::{KeyChange, KeyFilter, NewKey, OwnerKind, SqliteStore};
+    use crate::store::{
+        AuditDraft, AuditFilter, AuditRecord, ChainHasher, KeyChange, KeyFilter, NewKey,
+        NewSession, OwnerKind, SessionRecord, SessionScope, SqliteStore,
+    };
     use async_trait::async_trait;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -291,6 +309,49 @@ mod tests {
         }
         async fn key_changes_since(&self, r: i64) -> Result<(i64, Vec<String>), StoreError> {
             self.inner.key_changes_since(r).await
+        }
+        async fn create_session(
+            &self,
+            n: NewSession,
+            e: bool,
+        ) -> Result<(SessionRecord, Vec<String>), StoreError> {
+            self.inner.create_session(n, e).await
+        }
+        async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+            self.inner.get_session(id).await
+        }
+        async fn live_sessions_for_key(
+            &self,
+            k: &str,
+            now: i64,
+        ) -> Result<Vec<SessionRecord>, StoreError> {
+            self.inner.live_sessions_for_key(k, now).await
+        }
+        async fn end_sessions(
+            &self,
+            s: &SessionScope,
+            at: i64,
+            r: &str,
+        ) -> Result<Vec<String>, StoreError> {
+            self.inner.end_sessions(s, at, r).await
+        }
+        async fn list_sessions(
+            &self,
+            o: Option<&str>,
+            l: Option<i64>,
+            n: u32,
+        ) -> Result<Vec<SessionRecord>, StoreError> {
+            self.inner.list_sessions(o, l, n).await
+        }
+        async fn append_audit(
+            &self,
+            e: &[AuditDraft],
+            h: ChainHasher,
+        ) -> Result<Vec<AuditRecord>, StoreError> {
+            self.inner.append_audit(e, h).await
+        }
+        async fn audit_events(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+            self.inner.audit_events(f).await
         }
     }
 

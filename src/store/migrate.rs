@@ -7,8 +7,13 @@ use super::StoreError;
 use sqlx::{Pool, Sqlite};
 
 /// `(version, SQL)` in order. Never edit a released migration; add a new one.
-pub(super) const SQLITE: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/sqlite/0001_api_keys.sql"))];
+pub(super) const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_api_keys.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_sessions_audit.sql"),
+    ),
+];
 
 /// Apply every migration not yet recorded in `schema_migrations`.
 pub(super) async fn run(

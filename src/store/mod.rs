@@ -5,8 +5,17 @@
 mod migrate;
 pub mod models;
 mod sqlite;
+mod sqlite_sessions;
 
-pub use models::{KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, Owner, OwnerKind};
+pub use models::{
+    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyRecord, KeyState, NewKey,
+    NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
+};
+
+/// Computes an audit record's hash from the previous hash, its position and its content.
+/// Defined by the audit module; the store only applies it inside the append transaction, so
+/// that the chain is extended atomically even with several writers.
+pub type ChainHasher = fn(&[u8; 32], i64, &AuditDraft) -> [u8; 32];
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -68,6 +77,45 @@ pub trait Store: Send + Sync + 'static {
     async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError>;
     /// The current change revision and the ids of keys changed after `revision`.
     async fn key_changes_since(&self, revision: i64) -> Result<(i64, Vec<String>), StoreError>;
+
+    /// Create a session; with `end_others`, end the same owner+key's other live sessions in
+    /// the same transaction (seed 001's one-session rule). Returns the ids it ended too.
+    async fn create_session(
+        &self,
+        new: NewSession,
+        end_others: bool,
+    ) -> Result<(SessionRecord, Vec<String>), StoreError>;
+    /// One session by public id.
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Live sessions opened with `key_id`.
+    async fn live_sessions_for_key(
+        &self,
+        key_id: &str,
+        now: i64,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+    /// End the live sessions in `scope`; returns the ids ended.
+    async fn end_sessions(
+        &self,
+        scope: &SessionScope,
+        at: i64,
+        reason: &str,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Sessions of one owner (by name) or all, newest first; only live ones with `live_at`.
+    async fn list_sessions(
+        &self,
+        owner_name: Option<&str>,
+        live_at: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Append events to the audit chain atomically, in order.
+    async fn append_audit(
+        &self,
+        events: &[AuditDraft],
+        hasher: ChainHasher,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Audit records matching `filter`, in chain order.
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// Open the store named by `url`, creating and migrating it as needed.

@@ -170,3 +170,118 @@ pub struct KeyFilter {
     /// Page size.
     pub limit: u32,
 }
+
+/// A login session as stored: no token, only what is needed to re-derive and check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Public id (the `keyid` of signed requests).
+    pub id: String,
+    /// Random per-session input to the token derivation.
+    pub salt: Vec<u8>,
+    /// The owner who logged in.
+    pub owner_id: String,
+    /// Owner name, joined in.
+    pub owner_name: String,
+    /// The key used to log in.
+    pub key_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds, when ended by logout, a newer login, revocation or an admin.
+    pub ended_at: Option<i64>,
+    /// Why it ended.
+    pub end_reason: Option<String>,
+}
+
+impl SessionRecord {
+    /// Whether the session can be used at `now`.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.ended_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A session to be created.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Public id.
+    pub id: String,
+    /// Random salt.
+    pub salt: Vec<u8>,
+    /// Owner.
+    pub owner_id: String,
+    /// Key used to log in.
+    pub key_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Which sessions to end.
+#[derive(Debug, Clone)]
+pub enum SessionScope {
+    /// One session.
+    One(String),
+    /// All of one key's sessions.
+    Key(String),
+    /// All of one owner's sessions.
+    Owner(String),
+}
+
+/// An audit event before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditDraft {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// What happened, e.g. `login.failure`.
+    pub kind: String,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// Matched route, if any.
+    pub route: Option<String>,
+    /// Human-readable summary.
+    pub message: String,
+    /// Where it happened (`api`, `cli`, `system`).
+    pub context: String,
+    /// Acting owner.
+    pub owner_id: Option<String>,
+    /// Acting key.
+    pub key_id: Option<String>,
+    /// Client address.
+    pub client: Option<String>,
+    /// Anything else, as a JSON object.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// The event.
+    pub event: AuditDraft,
+    /// Hash of the previous record (zeros for the first).
+    pub prev_hash: [u8; 32],
+    /// Hash of this record.
+    pub hash: [u8; 32],
+}
+
+/// Filters for reading the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// From this time (Unix ms), inclusive.
+    pub since_ms: Option<i64>,
+    /// Until this time (Unix ms), exclusive.
+    pub until_ms: Option<i64>,
+    /// Acting owner id or key id.
+    pub actor: Option<String>,
+    /// Exact kind.
+    pub kind: Option<String>,
+    /// Exact outcome.
+    pub outcome: Option<String>,
+    /// Only records after this seq.
+    pub after: Option<i64>,
+    /// Page size.
+    pub limit: u32,
+}

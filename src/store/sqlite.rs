@@ -1,8 +1,11 @@
 //! The embedded SQLite store: WAL journal for concurrent readers, `synchronous = FULL` so a
 //! committed write survives a crash or power loss right after the response.
 
-use super::models::{KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, Owner, OwnerKind};
-use super::{Store, StoreError, migrate};
+use super::models::{
+    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyRecord, KeyState, NewKey,
+    NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
+};
+use super::{ChainHasher, Store, StoreError, migrate, sqlite_sessions as extra};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -325,5 +328,55 @@ impl Store for SqliteStore {
             .map(|row| row.try_get("id"))
             .collect::<Result<Vec<String>, _>>()?;
         Ok((current, ids))
+    }
+
+    async fn create_session(
+        &self,
+        new: NewSession,
+        end_others: bool,
+    ) -> Result<(SessionRecord, Vec<String>), StoreError> {
+        extra::create_session(&self.pool, new, end_others).await
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        extra::get_session(&self.pool, id).await
+    }
+
+    async fn live_sessions_for_key(
+        &self,
+        key_id: &str,
+        now: i64,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        extra::live_sessions_for_key(&self.pool, key_id, now).await
+    }
+
+    async fn end_sessions(
+        &self,
+        scope: &SessionScope,
+        at: i64,
+        reason: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        extra::end_sessions(&self.pool, scope, at, reason).await
+    }
+
+    async fn list_sessions(
+        &self,
+        owner_name: Option<&str>,
+        live_at: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        extra::list_sessions(&self.pool, owner_name, live_at, limit).await
+    }
+
+    async fn append_audit(
+        &self,
+        events: &[AuditDraft],
+        hasher: ChainHasher,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        extra::append_audit(&self.pool, events, hasher).await
+    }
+
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        extra::audit_events(&self.pool, filter).await
     }
 }

@@ -1,0 +1,63 @@
+//! Signed requests, two schemes:
+//!
+//! * [`rfc9421`] — RFC 9421 HTTP Message Signatures with `hmac-sha256`, `keyid` = session id,
+//!   key = the session token; `created` within a window, a `nonce` never seen twice, and an
+//!   RFC 9530 `Content-Digest` that must match the body. The recommended scheme.
+//! * [`token_hash`] — seed 001's `X-Token` (the API key) and `X-Token-Hash` (hex
+//!   HMAC-SHA512 of the body keyed by `session ‖ unix seconds`), accepted within the same
+//!   window so existing clients of that design work. It has no replay protection of its own
+//!   (identical bodies in the same second give identical hashes): prefer RFC 9421.
+
+pub mod digest;
+pub mod replay;
+pub mod rfc9421;
+pub mod token_hash;
+
+/// Why a signed request was refused. The message is safe to show: it names the failed check,
+/// never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// A header does not parse.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// Only `hmac-sha256` is accepted.
+    #[error("unsupported signature algorithm")]
+    Algorithm,
+    /// A required parameter is missing.
+    #[error("signature parameter `{0}` is required")]
+    MissingParameter(&'static str),
+    /// A required component is not covered.
+    #[error("the signature must cover {0}")]
+    MissingComponent(&'static str),
+    /// A covered component cannot be derived.
+    #[error("cannot derive covered component {0}")]
+    Component(String),
+    /// `created` outside the window, or `expires` passed.
+    #[error("signature is stale or from the future")]
+    Stale,
+    /// The nonce was used before.
+    #[error("nonce already used")]
+    Replayed,
+    /// Too many nonces in flight to remember another safely.
+    #[error("too many signed requests in the window; retry shortly")]
+    ReplayCacheFull,
+    /// No `Content-Digest` although there is a body.
+    #[error("content-digest is required for a request with a body")]
+    DigestMissing,
+    /// The body does not match `Content-Digest`.
+    #[error("content-digest does not match the body")]
+    DigestMismatch,
+    /// The session in `keyid` is unknown, ended or expired.
+    #[error("unknown or expired session")]
+    UnknownSession,
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    Invalid,
+}
+
+/// Verification outcome: the session that signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// Public session id.
+    pub session_id: String,
+}
