@@ -1,6 +1,10 @@
 //! Build the application from settings, and run it until a shutdown signal.
 
-use crate::auth::{EnvKeys, KeyManager, KeyVerifier, keys::CreateKey};
+use crate::audit::AuditLog;
+use crate::auth::lockout::{Lockout, LockoutPolicy};
+use crate::auth::signature::replay::ReplayCache;
+use crate::auth::{EnvKeys, KeyManager, KeyVerifier, SessionKey, SessionManager, keys::CreateKey};
+use crate::http::authn::{AuthnPolicy, Authenticator};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::router;
@@ -16,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// Name of the file, in the data directory, that holds the session key (when not configured).
+pub const SESSION_KEY_FILE: &str = "session.key";
+
 /// Name of the file, in the data directory, that receives the first admin key.
 pub const INITIAL_ADMIN_KEY_FILE: &str = "initial-admin.key";
 
@@ -24,6 +31,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     settings: Settings,
+    audit_writer: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -60,18 +68,75 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("binding {address}"))?;
+        let session_key = match &settings.auth.session_secret {
+            Some(secret) => SessionKey::from_hex(secret.expose())
+                .context("auth.session_secret must be 64 hex characters")?,
+            None => {
+                let path = settings.storage.data_dir.join(SESSION_KEY_FILE);
+                SessionKey::load_or_create(&path).with_context(|| format!("reading {}", path.display()))?
+            }
+        };
+        let auth = &settings.auth;
+        let sessions = SessionManager::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            Arc::clone(&verifier),
+            session_key,
+            auth.session_ttl,
+            auth.single_session,
+        );
+        let (audit, audit_writer) = AuditLog::spawn(Arc::clone(&store), Arc::clone(&clock));
+        let tls = false;
+        let window = i64::try_from(auth.signature_window.as_secs()).unwrap_or(i64::MAX);
+        let scheme = match &settings.server.base_url {
+            Some(url) if url.starts_with("https://") => "https",
+            Some(_) => "http",
+            None if tls => "https",
+            None => "http",
+        };
+        let authn = Arc::new(Authenticator {
+            verifier: Arc::clone(&verifier),
+            sessions: sessions.clone(),
+            lockout: Arc::new(Lockout::new(
+                LockoutPolicy {
+                    threshold: auth.lockout_threshold,
+                    window: auth.lockout_window,
+                    base: auth.lockout_base,
+                    max: auth.lockout_max,
+                    capacity: auth.lockout_capacity,
+                },
+                Arc::clone(&clock),
+            )),
+            // Nonces must outlive every `created` the window accepts, on either side.
+            replay: ReplayCache::new(
+                auth.replay_cache_capacity,
+                auth.signature_window * 2 + std::time::Duration::from_secs(1),
+            ),
+            audit: audit.clone(),
+            policy: AuthnPolicy {
+                window,
+                signed_groups: auth.signed_groups.clone(),
+                session_bearer: auth.session_bearer,
+                session_cookie: auth.session_cookie,
+                scheme,
+            },
+        });
         let state = AppState {
             store,
             clock,
             verifier,
             keys,
-            tls: false,
+            sessions,
+            authn,
+            audit,
+            tls,
             health: Arc::new(HealthCache::default()),
         };
         Ok(Self {
             listener,
             state,
             settings,
+            audit_writer,
         })
     }
 
@@ -90,6 +155,7 @@ impl Application {
             listener,
             state,
             settings,
+            audit_writer,
         } = self;
         let background = spawn_background(&state, &settings);
         let app = router::build(state.clone(), &settings.limits);
@@ -104,6 +170,11 @@ impl Application {
         }
         if let Err(err) = state.verifier.flush_last_used().await {
             tracing::warn!(error = %err, "could not record last-used times at shutdown");
+        }
+        // Dropping the last handles closes the audit queue; wait for it to drain.
+        drop(state);
+        if tokio::time::timeout(std::time::Duration::from_secs(10), audit_writer).await.is_err() {
+            tracing::error!("audit writer did not drain in time");
         }
         tracing::info!("stopped");
         Ok(())

@@ -4,6 +4,7 @@
 //! rides in the `X-Error-Code` header so the bodies stay exactly as seed 000's clients expect.
 //! A 5xx shows only a correlation id (the request id); its cause goes to the log.
 
+use crate::auth::signature::SignatureError;
 use crate::auth::{AuthError, KeyError, Role};
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -24,6 +25,18 @@ pub enum ApiError {
     /// 401: no credential, or one that was refused. Deliberately says nothing more.
     #[error("authentication required")]
     Unauthenticated,
+    /// 401: a signed request was refused; says which check failed, never a secret.
+    #[error("signature refused: {0}")]
+    Signature(SignatureError),
+    /// 401: the route group requires a signed request.
+    #[error("signature required")]
+    SignatureRequired,
+    /// 403: a cookie-authenticated request that changes state lacks a valid CSRF token.
+    #[error("csrf check failed")]
+    Csrf,
+    /// 429: too many failed attempts from this client; retry after the given time.
+    #[error("too many failed attempts")]
+    TooManyAttempts(std::time::Duration),
     /// 403: authenticated, but the role lacks the permission.
     #[error("{} role required", .0.title())]
     Forbidden(Role),
@@ -85,6 +98,30 @@ impl ApiError {
                 "auth.required",
                 "Authentication required".into(),
                 "Please provide valid API key".into(),
+            ),
+            ApiError::Signature(err) => (
+                StatusCode::UNAUTHORIZED,
+                "auth.signature",
+                "Invalid signature".into(),
+                err.to_string(),
+            ),
+            ApiError::SignatureRequired => (
+                StatusCode::UNAUTHORIZED,
+                "auth.signature_required",
+                "Signature required".into(),
+                "This route requires a signed request".into(),
+            ),
+            ApiError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "auth.csrf",
+                "CSRF check failed".into(),
+                "Send the X-CSRF-Token header given at login".into(),
+            ),
+            ApiError::TooManyAttempts(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "auth.locked_out",
+                "Too many requests".into(),
+                "Too many failed attempts; retry later".into(),
             ),
             ApiError::Forbidden(role) => (
                 StatusCode::FORBIDDEN,
@@ -181,6 +218,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(ERROR_CODE_HEADER, HeaderValue::from_static(code));
+        if let ApiError::TooManyAttempts(wait) = &self
+            && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

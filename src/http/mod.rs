@@ -1,5 +1,6 @@
 //! HTTP: the route table, the middleware stack, extractors, and error mapping.
 
+pub mod authn;
 pub mod error;
 pub mod extract;
 pub mod middleware;

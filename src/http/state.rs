@@ -1,6 +1,8 @@
 //! What every handler can reach. Cheap to clone: everything is behind an `Arc`.
 
-use crate::auth::{KeyManager, KeyVerifier};
+use crate::audit::AuditLog;
+use crate::auth::{KeyManager, KeyVerifier, SessionManager};
+use crate::http::authn::Authenticator;
 use crate::clock::Clock;
 use crate::store::Store;
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,12 @@ pub struct AppState {
     pub verifier: Arc<KeyVerifier>,
     /// Creates and changes keys.
     pub keys: KeyManager,
+    /// Opens and ends sessions.
+    pub sessions: SessionManager,
+    /// Authenticates requests (keys, sessions, signatures, lockout).
+    pub authn: Arc<Authenticator>,
+    /// The audit trail.
+    pub audit: AuditLog,
     /// Whether the server is reached over TLS (turns on HSTS).
     pub tls: bool,
     /// Recent store health, so that unauthenticated health probes cannot flood the database.

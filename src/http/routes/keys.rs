@@ -35,7 +35,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/keys/{id}/enable", post(enable))
         .route("/api/keys/{id}/disable", post(disable))
         .route_layer(from_fn_with_state(
-            Guard::new(state, Permission::KeysManage),
+            Guard::new(state, "keys", Permission::KeysManage),
             authorize,
         ))
 }

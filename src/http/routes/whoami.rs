@@ -15,7 +15,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new().route(
         "/api/whoami",
         get(whoami).route_layer(from_fn_with_state(
-            Guard::new(state, Permission::IdentityRead),
+            Guard::new(state, "identity", Permission::IdentityRead),
             authorize,
         )),
     )

@@ -1,0 +1,319 @@
+//! Who is calling: every credential the server accepts, tried in a fixed order, with
+//! brute-force counting and audit of every refusal. Routes get the result through the
+//! `authorize` middleware; services only ever see a `Principal`.
+//!
+//! Order: an RFC 9421 signature (`Signature-Input`), seed 001's `X-Token-Hash`, then
+//! `X-API-Key` / `Authorization: Bearer` (an API key, or a session token `pcs_…`), then the
+//! session cookie. The first credential present decides; a bad one is never "rescued" by
+//! another.
+
+use super::error::ApiError;
+use super::server::peer;
+use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::auth::lockout::Lockout;
+use crate::auth::signature::replay::{ReplayCache, Remember};
+use crate::auth::signature::{SignatureError, rfc9421, token_hash};
+use crate::auth::{AuthError, AuthMethod, KeyVerifier, Principal, Refusal, SessionManager, key_format};
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, Method, header};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name of the web-login session cookie.
+pub const SESSION_COOKIE: &str = "portcullis_session";
+/// Header carrying the CSRF token on cookie-authenticated requests that change state.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Settings that shape authentication.
+#[derive(Debug, Clone)]
+pub struct AuthnPolicy {
+    /// Accepted clock difference for signatures, seconds.
+    pub window: i64,
+    /// Route groups that require a signature.
+    pub signed_groups: Vec<String>,
+    /// Session tokens accepted as bearer tokens.
+    pub session_bearer: bool,
+    /// Session cookie accepted.
+    pub session_cookie: bool,
+    /// `http` or `https`, as clients address this server (for `@target-uri`).
+    pub scheme: &'static str,
+}
+
+/// Authenticates requests.
+pub struct Authenticator {
+    /// API keys.
+    pub verifier: Arc<KeyVerifier>,
+    /// Sessions.
+    pub sessions: SessionManager,
+    /// Failure counters.
+    pub lockout: Arc<Lockout>,
+    /// Nonces of signed requests.
+    pub replay: ReplayCache,
+    /// Audit trail.
+    pub audit: AuditLog,
+    /// Policy.
+    pub policy: AuthnPolicy,
+}
+
+/// A refusal on its way out: the response, and what to log.
+struct Failure {
+    error: ApiError,
+    reason: String,
+    kind: &'static str,
+    key_prefix: Option<String>,
+}
+
+impl Failure {
+    fn refused(reason: Refusal, key_prefix: Option<String>) -> Self {
+        Self { error: ApiError::Unauthenticated, reason: reason.as_str().to_owned(), kind: "auth.failure", key_prefix }
+    }
+
+    fn signature(err: SignatureError) -> Self {
+        Self { reason: err.to_string(), error: ApiError::Signature(err), kind: "signature.failure", key_prefix: None }
+    }
+
+    fn from_auth(err: AuthError, key_prefix: Option<String>) -> Self {
+        match err {
+            AuthError::Refused(reason) => Self::refused(reason, key_prefix),
+            AuthError::Store(err) => Self { error: err.into(), reason: "store".into(), kind: "", key_prefix },
+        }
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Failure> {
+    headers
+        .get(name)
+        .map(|v| v.to_str().map_err(|_| Failure::refused(Refusal::Malformed, None)))
+        .transpose()
+}
+
+/// The client address and the matched route of a request, for logs and audit.
+pub fn origin(request: &Request) -> (Option<IpAddr>, Option<String>) {
+    (
+        peer(request.extensions()).map(|a| a.ip()),
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()),
+    )
+}
+
+impl Authenticator {
+    /// Authenticate `request` for a route in `group`. Returns the principal and the request
+    /// (whose body may have been read and put back for signature checks).
+    pub async fn authenticate(&self, request: Request, group: &str) -> Result<(Principal, Request), ApiError> {
+        let (client, route) = origin(&request);
+        if let Some(ip) = client
+            && let Err(wait) = self.lockout.check(ip, None)
+        {
+            return Err(ApiError::TooManyAttempts(wait));
+        }
+        match self.identify(request).await {
+            Ok((principal, request)) => {
+                if self.policy.signed_groups.iter().any(|g| g == group)
+                    && !matches!(principal.method, AuthMethod::Signature | AuthMethod::TokenHash)
+                {
+                    self.refuse(Failure { error: ApiError::SignatureRequired, reason: "signature_required".into(), kind: "signature.failure", key_prefix: None }, client, route, Some(&principal)).await;
+                    return Err(ApiError::SignatureRequired);
+                }
+                Ok((principal, request))
+            }
+            Err(failure) => {
+                let error = self.refuse_owned(failure, client, route).await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn refuse_owned(&self, failure: Failure, client: Option<IpAddr>, route: Option<String>) -> ApiError {
+        let Failure { error, reason, kind, key_prefix } = failure;
+        self.refuse(Failure { error: ApiError::Unauthenticated, reason, kind, key_prefix }, client, route, None).await;
+        error
+    }
+
+    async fn refuse(&self, failure: Failure, client: Option<IpAddr>, route: Option<String>, principal: Option<&Principal>) {
+        if failure.kind.is_empty() {
+            return; // A store error: not the client's fault, logged where it is mapped.
+        }
+        let client_text = client.map(|ip| ip.to_string());
+        tracing::warn!(
+            reason = %failure.reason,
+            key_prefix = %failure.key_prefix.as_deref().unwrap_or("-"),
+            client = %client_text.as_deref().unwrap_or("-"),
+            route = %route.as_deref().unwrap_or("-"),
+            "authentication refused"
+        );
+        if let Some(ip) = client {
+            self.lockout.failure(ip, None);
+        }
+        let key_id = failure.key_prefix.as_deref().and_then(|p| p.strip_prefix(key_format::PREFIX));
+        let mut event = AuditEvent::new(failure.kind, Outcome::Failure, "request refused")
+            .route(route.as_deref())
+            .client(client_text)
+            .with("reason", failure.reason.clone());
+        event = match principal {
+            Some(p) => event.actor_ids(Some(&p.owner_id), Some(&p.key_id)),
+            None => event.actor_ids(None, key_id),
+        };
+        self.audit.record(event).await;
+    }
+
+    async fn identify(&self, request: Request) -> Result<(Principal, Request), Failure> {
+        let headers = request.headers();
+        if headers.contains_key("signature-input") || headers.contains_key("signature") {
+            return self.rfc9421(request).await;
+        }
+        if headers.contains_key("x-token-hash") {
+            return self.token_hash(request).await;
+        }
+        let api_key = header_str(headers, "x-api-key")?;
+        let bearer = match header_str(headers, header::AUTHORIZATION.as_str())? {
+            None => None,
+            Some(value) => {
+                let (scheme, token) = value.split_once(' ').ok_or(Failure::refused(Refusal::Malformed, None))?;
+                if !scheme.eq_ignore_ascii_case("bearer") {
+                    return Err(Failure::refused(Refusal::Malformed, None));
+                }
+                Some(token.trim())
+            }
+        };
+        let token = match (api_key, bearer) {
+            (Some(_), Some(_)) => return Err(Failure::refused(Refusal::Malformed, None)),
+            (Some(key), None) => Some(key),
+            (None, bearer) => bearer,
+        };
+        if let Some(token) = token {
+            let principal = if SessionManager::is_session_token(token) {
+                if !self.policy.session_bearer || api_key.is_some() {
+                    return Err(Failure::refused(Refusal::Malformed, None));
+                }
+                self.sessions.authenticate(token, AuthMethod::SessionBearer).await
+            } else {
+                self.verifier.verify(token).await
+            };
+            return match principal {
+                Ok(principal) => Ok((principal, request)),
+                Err(err) => Err(Failure::from_auth(err, key_format::public_prefix(token))),
+            };
+        }
+        if self.policy.session_cookie
+            && let Some(token) = cookie(headers, SESSION_COOKIE)
+        {
+            let principal = self
+                .sessions
+                .authenticate(token, AuthMethod::SessionCookie)
+                .await
+                .map_err(|err| Failure::from_auth(err, None))?;
+            if !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+                let session = principal.session_id.as_deref().unwrap_or_default();
+                let presented = header_str(request.headers(), CSRF_HEADER)?.unwrap_or_default();
+                if !self.sessions.csrf_matches(session, presented) {
+                    return Err(Failure { error: ApiError::Csrf, reason: "csrf".into(), kind: "auth.failure", key_prefix: None });
+                }
+            }
+            return Ok((principal, request));
+        }
+        Err(Failure::refused(Refusal::Missing, None))
+    }
+
+    async fn rfc9421(&self, request: Request) -> Result<(Principal, Request), Failure> {
+        let (parts, body) = read_body(request).await?;
+        let now = self.sessions.now();
+        let claim = rfc9421::claim(
+            &rfc9421::RequestParts {
+                method: &parts.method,
+                uri: &parts.uri,
+                headers: &parts.headers,
+                scheme: self.policy.scheme,
+                body: &body,
+            },
+            now,
+            self.policy.window,
+        )
+        .map_err(Failure::signature)?;
+        let (record, principal) = match self.sessions.live(&claim.keyid, AuthMethod::Signature).await {
+            Ok(found) => found,
+            Err(AuthError::Refused(_)) => return Err(Failure::signature(SignatureError::UnknownSession)),
+            Err(err) => return Err(Failure::from_auth(err, None)),
+        };
+        let token = self.sessions.token_for(&record);
+        rfc9421::verify(&claim, token.expose().as_bytes()).map_err(Failure::signature)?;
+        match self.replay.remember(format!("{} {}", claim.keyid, claim.nonce)) {
+            Remember::Fresh => {}
+            Remember::Replay => return Err(Failure::signature(SignatureError::Replayed)),
+            Remember::Full => return Err(Failure::signature(SignatureError::ReplayCacheFull)),
+        }
+        Ok((principal, Request::from_parts(parts, Body::from(body))))
+    }
+
+    async fn token_hash(&self, request: Request) -> Result<(Principal, Request), Failure> {
+        let key = header_str(request.headers(), "x-token")?
+            .ok_or(Failure::signature(SignatureError::MissingParameter("X-Token")))?
+            .to_owned();
+        let presented = header_str(request.headers(), "x-token-hash")?.unwrap_or_default().to_owned();
+        let prefix = key_format::public_prefix(&key);
+        let mut principal = self.verifier.verify(&key).await.map_err(|err| Failure::from_auth(err, prefix.clone()))?;
+        let (parts, body) = read_body(request).await?;
+        let now = self.sessions.now();
+        let sessions = self
+            .sessions
+            .live_for_key(&principal.key_id)
+            .await
+            .map_err(|err| Failure::from_auth(err.into(), prefix.clone()))?;
+        let signer = sessions
+            .iter()
+            .find(|(_, token)| token_hash::matches(token.expose(), &body, &presented, now, self.policy.window));
+        let Some((session, _)) = signer else {
+            return Err(Failure::signature(if sessions.is_empty() {
+                SignatureError::UnknownSession
+            } else {
+                SignatureError::Invalid
+            }));
+        };
+        principal.session_id = Some(session.id.clone());
+        principal.method = AuthMethod::TokenHash;
+        Ok((principal, Request::from_parts(parts, Body::from(body))))
+    }
+}
+
+/// Read the whole body (already bounded by the body-limit layer) so a signature can cover it.
+async fn read_body(request: Request) -> Result<(axum::http::request::Parts, axum::body::Bytes), Failure> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => Ok((parts, bytes)),
+        Err(err) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+            let mut too_large = false;
+            while let Some(e) = source {
+                too_large |= e.is::<http_body_util::LengthLimitError>();
+                source = e.source();
+            }
+            let error = if too_large {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("The body could not be read".into())
+            };
+            Err(Failure { error, reason: "body".into(), kind: "", key_prefix: None })
+        }
+    }
+}
+
+/// The value of cookie `name`, if present.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// A `Set-Cookie` value for the session cookie (`max_age` zero clears it).
+pub fn session_cookie(token: &str, max_age: Duration, secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
+        max_age.as_secs(),
+        if secure { "; Secure" } else { "" }
+    )
+}
