@@ -7,7 +7,8 @@ use portcullis::cli::{self, Cli};
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli::run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
         Err(err) => {
             eprintln!("portcullis: {err:#}");
             std::process::ExitCode::FAILURE

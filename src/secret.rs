@@ -32,19 +32,6 @@ impl fmt::Display for SecretString {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_and_display_never_show_the_secret() {
-        let secret = SecretString::new("pcl_supersecret".to_owned());
-        assert_eq!(format!("{secret:?}"), "***");
-        assert_eq!(format!("{secret}"), "***");
-        assert_eq!(secret.expose(), "pcl_supersecret");
-    }
-}
-
 /// Read from configuration as a plain string.
 impl<'de> serde::Deserialize<'de> for SecretString {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -57,5 +44,18 @@ impl<'de> serde::Deserialize<'de> for SecretString {
 impl serde::Serialize for SecretString {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_secret() {
+        let secret = SecretString::new("pcl_supersecret".to_owned());
+        assert_eq!(format!("{secret:?}"), "***");
+        assert_eq!(format!("{secret}"), "***");
+        assert_eq!(secret.expose(), "pcl_supersecret");
     }
 }

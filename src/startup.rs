@@ -4,9 +4,9 @@ use crate::audit::AuditLog;
 use crate::auth::lockout::{Lockout, LockoutPolicy};
 use crate::auth::signature::replay::ReplayCache;
 use crate::auth::{EnvKeys, KeyManager, KeyVerifier, SessionKey, SessionManager, keys::CreateKey};
-use crate::http::authn::{AuthnPolicy, Authenticator};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::http::authn::{Authenticator, AuthnPolicy};
 use crate::http::router;
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::state::{AppState, HealthCache};
@@ -73,7 +73,8 @@ impl Application {
                 .context("auth.session_secret must be 64 hex characters")?,
             None => {
                 let path = settings.storage.data_dir.join(SESSION_KEY_FILE);
-                SessionKey::load_or_create(&path).with_context(|| format!("reading {}", path.display()))?
+                SessionKey::load_or_create(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
             }
         };
         let auth = &settings.auth;
@@ -173,7 +174,10 @@ impl Application {
         }
         // Dropping the last handles closes the audit queue; wait for it to drain.
         drop(state);
-        if tokio::time::timeout(std::time::Duration::from_secs(10), audit_writer).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(10), audit_writer)
+            .await
+            .is_err()
+        {
             tracing::error!("audit writer did not drain in time");
         }
         tracing::info!("stopped");

@@ -15,17 +15,28 @@ pub enum Permission {
     IdentityRead,
     /// Create, list, rotate, revoke, enable and disable API keys.
     KeysManage,
+    /// List and end any user's sessions.
+    SessionsManage,
+    /// Read the audit trail.
+    AuditRead,
 }
 
 impl Permission {
     /// Every permission, for exhaustive checks.
-    pub const ALL: &'static [Permission] = &[Permission::IdentityRead, Permission::KeysManage];
+    pub const ALL: &'static [Permission] = &[
+        Permission::IdentityRead,
+        Permission::KeysManage,
+        Permission::SessionsManage,
+        Permission::AuditRead,
+    ];
 
     /// Stable name, as used in logs and audit records.
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::IdentityRead => "identity.read",
             Permission::KeysManage => "keys.manage",
+            Permission::SessionsManage => "sessions.manage",
+            Permission::AuditRead => "audit.read",
         }
     }
 
@@ -81,7 +92,12 @@ impl Role {
     /// The permissions this role holds.
     pub fn permissions(self) -> &'static [Permission] {
         const USER: &[Permission] = &[Permission::IdentityRead];
-        const ADMIN: &[Permission] = &[Permission::IdentityRead, Permission::KeysManage];
+        const ADMIN: &[Permission] = &[
+            Permission::IdentityRead,
+            Permission::KeysManage,
+            Permission::SessionsManage,
+            Permission::AuditRead,
+        ];
         const DEVICE: &[Permission] = &[Permission::IdentityRead];
         match self {
             Role::Admin => ADMIN,

@@ -2,6 +2,7 @@
 //! be managed with no server running (or alongside one: its cache picks up the change within
 //! `auth.refresh_interval`).
 
+use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::auth::KeyManager;
 use crate::auth::key_format;
 use crate::auth::keys::{CreateKey, IssuedKey, KeyView};
@@ -123,7 +124,21 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
     }
     create_private_dir(&settings.storage.data_dir)?;
     let store = store::connect(&settings.storage.database_url()).await?;
-    let keys = KeyManager::new(store, Arc::new(SystemClock), None);
+    let clock = Arc::new(SystemClock);
+    let audit = AuditLog::direct(Arc::clone(&store), clock.clone());
+    let record = |kind: &'static str, id: String| {
+        let audit = audit.clone();
+        async move {
+            audit
+                .record(
+                    AuditEvent::new(kind, Outcome::Success, "key changed from the command line")
+                        .context("cli")
+                        .with("target_key_id", id),
+                )
+                .await;
+        }
+    };
+    let keys = KeyManager::new(store, clock, None);
     match args.verb {
         Verb::Create {
             owner,
@@ -153,6 +168,7 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
                     metadata,
                 })
                 .await?;
+            record("key.create", issued.record.id.clone()).await;
             print_issued(&keys, &issued, None, args.json)?;
         }
         Verb::List {
@@ -199,17 +215,24 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
             }
         }
         Verb::Show { id } => print_view(&keys.present(&keys.get(&id).await?), args.json)?,
-        Verb::Revoke { id } => print_view(&keys.present(&keys.revoke(&id).await?), args.json)?,
-        Verb::Enable { id } => print_view(
-            &keys.present(&keys.set_enabled(&id, true).await?),
-            args.json,
-        )?,
-        Verb::Disable { id } => print_view(
-            &keys.present(&keys.set_enabled(&id, false).await?),
-            args.json,
-        )?,
+        Verb::Revoke { id } => {
+            let view = keys.present(&keys.revoke(&id).await?);
+            record("key.revoke", view.id.clone()).await;
+            print_view(&view, args.json)?;
+        }
+        Verb::Enable { id } => {
+            let view = keys.present(&keys.set_enabled(&id, true).await?);
+            record("key.enable", view.id.clone()).await;
+            print_view(&view, args.json)?;
+        }
+        Verb::Disable { id } => {
+            let view = keys.present(&keys.set_enabled(&id, false).await?);
+            record("key.disable", view.id.clone()).await;
+            print_view(&view, args.json)?;
+        }
         Verb::Rotate { id, grace } => {
             let (old, issued) = keys.rotate(&id, grace.as_deref()).await?;
+            record("key.rotate", old.id.clone()).await;
             let previous = keys.present(&old);
             print_issued(&keys, &issued, Some(previous), args.json)?;
         }

@@ -1,5 +1,6 @@
 //! The command line: `portcullis [--config PATH] <command>`.
 
+mod audit;
 mod keys;
 mod serve;
 
@@ -26,13 +27,17 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Manage API keys directly in the store (works whether or not a server is running).
     Keys(keys::KeysArgs),
+    /// Check or export the audit trail.
+    Audit(audit::AuditArgs),
 }
 
-/// Run the parsed command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Run the parsed command. `Ok(false)` means "ran, but the answer is no" (exit status 1),
+/// as when `audit verify` finds a broken chain.
+pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve(args) => serve::run(settings, args).await,
-        Command::Keys(args) => keys::run(settings, args).await,
+        Command::Serve(args) => serve::run(settings, args).await.map(|()| true),
+        Command::Keys(args) => keys::run(settings, args).await.map(|()| true),
+        Command::Audit(args) => audit::run(settings, args).await,
     }
 }

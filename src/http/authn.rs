@@ -11,9 +11,11 @@ use super::error::ApiError;
 use super::server::peer;
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::auth::lockout::Lockout;
-use crate::auth::signature::replay::{ReplayCache, Remember};
+use crate::auth::signature::replay::{Remember, ReplayCache};
 use crate::auth::signature::{SignatureError, rfc9421, token_hash};
-use crate::auth::{AuthError, AuthMethod, KeyVerifier, Principal, Refusal, SessionManager, key_format};
+use crate::auth::{
+    AuthError, AuthMethod, KeyVerifier, Principal, Refusal, SessionManager, key_format,
+};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, Method, header};
@@ -67,17 +69,32 @@ struct Failure {
 
 impl Failure {
     fn refused(reason: Refusal, key_prefix: Option<String>) -> Self {
-        Self { error: ApiError::Unauthenticated, reason: reason.as_str().to_owned(), kind: "auth.failure", key_prefix }
+        Self {
+            error: ApiError::Unauthenticated,
+            reason: reason.as_str().to_owned(),
+            kind: "auth.failure",
+            key_prefix,
+        }
     }
 
     fn signature(err: SignatureError) -> Self {
-        Self { reason: err.to_string(), error: ApiError::Signature(err), kind: "signature.failure", key_prefix: None }
+        Self {
+            reason: err.to_string(),
+            error: ApiError::Signature(err),
+            kind: "signature.failure",
+            key_prefix: None,
+        }
     }
 
     fn from_auth(err: AuthError, key_prefix: Option<String>) -> Self {
         match err {
             AuthError::Refused(reason) => Self::refused(reason, key_prefix),
-            AuthError::Store(err) => Self { error: err.into(), reason: "store".into(), kind: "", key_prefix },
+            AuthError::Store(err) => Self {
+                error: err.into(),
+                reason: "store".into(),
+                kind: "",
+                key_prefix,
+            },
         }
     }
 }
@@ -85,7 +102,10 @@ impl Failure {
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Failure> {
     headers
         .get(name)
-        .map(|v| v.to_str().map_err(|_| Failure::refused(Refusal::Malformed, None)))
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| Failure::refused(Refusal::Malformed, None))
+        })
         .transpose()
 }
 
@@ -93,14 +113,21 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
 pub fn origin(request: &Request) -> (Option<IpAddr>, Option<String>) {
     (
         peer(request.extensions()).map(|a| a.ip()),
-        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()),
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_owned()),
     )
 }
 
 impl Authenticator {
     /// Authenticate `request` for a route in `group`. Returns the principal and the request
     /// (whose body may have been read and put back for signature checks).
-    pub async fn authenticate(&self, request: Request, group: &str) -> Result<(Principal, Request), ApiError> {
+    pub async fn authenticate(
+        &self,
+        request: Request,
+        group: &str,
+    ) -> Result<(Principal, Request), ApiError> {
         let (client, route) = origin(&request);
         if let Some(ip) = client
             && let Err(wait) = self.lockout.check(ip, None)
@@ -110,9 +137,23 @@ impl Authenticator {
         match self.identify(request).await {
             Ok((principal, request)) => {
                 if self.policy.signed_groups.iter().any(|g| g == group)
-                    && !matches!(principal.method, AuthMethod::Signature | AuthMethod::TokenHash)
+                    && !matches!(
+                        principal.method,
+                        AuthMethod::Signature | AuthMethod::TokenHash
+                    )
                 {
-                    self.refuse(Failure { error: ApiError::SignatureRequired, reason: "signature_required".into(), kind: "signature.failure", key_prefix: None }, client, route, Some(&principal)).await;
+                    self.refuse(
+                        Failure {
+                            error: ApiError::SignatureRequired,
+                            reason: "signature_required".into(),
+                            kind: "signature.failure",
+                            key_prefix: None,
+                        },
+                        client,
+                        route,
+                        Some(&principal),
+                    )
+                    .await;
                     return Err(ApiError::SignatureRequired);
                 }
                 Ok((principal, request))
@@ -124,13 +165,40 @@ impl Authenticator {
         }
     }
 
-    async fn refuse_owned(&self, failure: Failure, client: Option<IpAddr>, route: Option<String>) -> ApiError {
-        let Failure { error, reason, kind, key_prefix } = failure;
-        self.refuse(Failure { error: ApiError::Unauthenticated, reason, kind, key_prefix }, client, route, None).await;
+    async fn refuse_owned(
+        &self,
+        failure: Failure,
+        client: Option<IpAddr>,
+        route: Option<String>,
+    ) -> ApiError {
+        let Failure {
+            error,
+            reason,
+            kind,
+            key_prefix,
+        } = failure;
+        self.refuse(
+            Failure {
+                error: ApiError::Unauthenticated,
+                reason,
+                kind,
+                key_prefix,
+            },
+            client,
+            route,
+            None,
+        )
+        .await;
         error
     }
 
-    async fn refuse(&self, failure: Failure, client: Option<IpAddr>, route: Option<String>, principal: Option<&Principal>) {
+    async fn refuse(
+        &self,
+        failure: Failure,
+        client: Option<IpAddr>,
+        route: Option<String>,
+        principal: Option<&Principal>,
+    ) {
         if failure.kind.is_empty() {
             return; // A store error: not the client's fault, logged where it is mapped.
         }
@@ -145,7 +213,10 @@ impl Authenticator {
         if let Some(ip) = client {
             self.lockout.failure(ip, None);
         }
-        let key_id = failure.key_prefix.as_deref().and_then(|p| p.strip_prefix(key_format::PREFIX));
+        let key_id = failure
+            .key_prefix
+            .as_deref()
+            .and_then(|p| p.strip_prefix(key_format::PREFIX));
         let mut event = AuditEvent::new(failure.kind, Outcome::Failure, "request refused")
             .route(route.as_deref())
             .client(client_text)
@@ -169,7 +240,9 @@ impl Authenticator {
         let bearer = match header_str(headers, header::AUTHORIZATION.as_str())? {
             None => None,
             Some(value) => {
-                let (scheme, token) = value.split_once(' ').ok_or(Failure::refused(Refusal::Malformed, None))?;
+                let (scheme, token) = value
+                    .split_once(' ')
+                    .ok_or(Failure::refused(Refusal::Malformed, None))?;
                 if !scheme.eq_ignore_ascii_case("bearer") {
                     return Err(Failure::refused(Refusal::Malformed, None));
                 }
@@ -186,7 +259,9 @@ impl Authenticator {
                 if !self.policy.session_bearer || api_key.is_some() {
                     return Err(Failure::refused(Refusal::Malformed, None));
                 }
-                self.sessions.authenticate(token, AuthMethod::SessionBearer).await
+                self.sessions
+                    .authenticate(token, AuthMethod::SessionBearer)
+                    .await
             } else {
                 self.verifier.verify(token).await
             };
@@ -203,11 +278,19 @@ impl Authenticator {
                 .authenticate(token, AuthMethod::SessionCookie)
                 .await
                 .map_err(|err| Failure::from_auth(err, None))?;
-            if !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            if !matches!(
+                *request.method(),
+                Method::GET | Method::HEAD | Method::OPTIONS
+            ) {
                 let session = principal.session_id.as_deref().unwrap_or_default();
                 let presented = header_str(request.headers(), CSRF_HEADER)?.unwrap_or_default();
                 if !self.sessions.csrf_matches(session, presented) {
-                    return Err(Failure { error: ApiError::Csrf, reason: "csrf".into(), kind: "auth.failure", key_prefix: None });
+                    return Err(Failure {
+                        error: ApiError::Csrf,
+                        reason: "csrf".into(),
+                        kind: "auth.failure",
+                        key_prefix: None,
+                    });
                 }
             }
             return Ok((principal, request));
@@ -230,14 +313,23 @@ impl Authenticator {
             self.policy.window,
         )
         .map_err(Failure::signature)?;
-        let (record, principal) = match self.sessions.live(&claim.keyid, AuthMethod::Signature).await {
+        let (record, principal) = match self
+            .sessions
+            .live(&claim.keyid, AuthMethod::Signature)
+            .await
+        {
             Ok(found) => found,
-            Err(AuthError::Refused(_)) => return Err(Failure::signature(SignatureError::UnknownSession)),
+            Err(AuthError::Refused(_)) => {
+                return Err(Failure::signature(SignatureError::UnknownSession));
+            }
             Err(err) => return Err(Failure::from_auth(err, None)),
         };
         let token = self.sessions.token_for(&record);
         rfc9421::verify(&claim, token.expose().as_bytes()).map_err(Failure::signature)?;
-        match self.replay.remember(format!("{} {}", claim.keyid, claim.nonce)) {
+        match self
+            .replay
+            .remember(format!("{} {}", claim.keyid, claim.nonce))
+        {
             Remember::Fresh => {}
             Remember::Replay => return Err(Failure::signature(SignatureError::Replayed)),
             Remember::Full => return Err(Failure::signature(SignatureError::ReplayCacheFull)),
@@ -247,11 +339,19 @@ impl Authenticator {
 
     async fn token_hash(&self, request: Request) -> Result<(Principal, Request), Failure> {
         let key = header_str(request.headers(), "x-token")?
-            .ok_or(Failure::signature(SignatureError::MissingParameter("X-Token")))?
+            .ok_or(Failure::signature(SignatureError::MissingParameter(
+                "X-Token",
+            )))?
             .to_owned();
-        let presented = header_str(request.headers(), "x-token-hash")?.unwrap_or_default().to_owned();
+        let presented = header_str(request.headers(), "x-token-hash")?
+            .unwrap_or_default()
+            .to_owned();
         let prefix = key_format::public_prefix(&key);
-        let mut principal = self.verifier.verify(&key).await.map_err(|err| Failure::from_auth(err, prefix.clone()))?;
+        let mut principal = self
+            .verifier
+            .verify(&key)
+            .await
+            .map_err(|err| Failure::from_auth(err, prefix.clone()))?;
         let (parts, body) = read_body(request).await?;
         let now = self.sessions.now();
         let sessions = self
@@ -259,9 +359,9 @@ impl Authenticator {
             .live_for_key(&principal.key_id)
             .await
             .map_err(|err| Failure::from_auth(err.into(), prefix.clone()))?;
-        let signer = sessions
-            .iter()
-            .find(|(_, token)| token_hash::matches(token.expose(), &body, &presented, now, self.policy.window));
+        let signer = sessions.iter().find(|(_, token)| {
+            token_hash::matches(token.expose(), &body, &presented, now, self.policy.window)
+        });
         let Some((session, _)) = signer else {
             return Err(Failure::signature(if sessions.is_empty() {
                 SignatureError::UnknownSession
@@ -276,25 +376,33 @@ impl Authenticator {
 }
 
 /// Read the whole body (already bounded by the body-limit layer) so a signature can cover it.
-async fn read_body(request: Request) -> Result<(axum::http::request::Parts, axum::body::Bytes), Failure> {
+async fn read_body(
+    request: Request,
+) -> Result<(axum::http::request::Parts, axum::body::Bytes), Failure> {
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, usize::MAX).await {
+    match body_bytes(body).await {
         Ok(bytes) => Ok((parts, bytes)),
-        Err(err) => {
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-            let mut too_large = false;
-            while let Some(e) = source {
-                too_large |= e.is::<http_body_util::LengthLimitError>();
-                source = e.source();
-            }
-            let error = if too_large {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("The body could not be read".into())
-            };
-            Err(Failure { error, reason: "body".into(), kind: "", key_prefix: None })
-        }
+        Err(error) => Err(Failure {
+            error,
+            reason: "body".into(),
+            kind: "",
+            key_prefix: None,
+        }),
     }
+}
+
+/// Collect a body bounded by the body-limit layer: 413 when over the limit, 400 otherwise.
+pub async fn body_bytes(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, usize::MAX).await.map_err(|err| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        while let Some(e) = source {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return ApiError::PayloadTooLarge;
+            }
+            source = e.source();
+        }
+        ApiError::BadRequest("The body could not be read".into())
+    })
 }
 
 /// The value of cookie `name`, if present.

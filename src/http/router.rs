@@ -26,6 +26,9 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
         .merge(routes::health::router())
         .merge(routes::whoami::router(&state))
         .merge(routes::keys::router(&state))
+        .merge(routes::login::router(&state))
+        .merge(routes::sessions::router(&state))
+        .merge(routes::audit::router(&state))
         .fallback(not_found)
         .with_state(state)
         // Layers listed outermost first. Each wraps every route and the fallback, so a 404,

@@ -2,8 +2,8 @@
 
 use crate::audit::AuditLog;
 use crate::auth::{KeyManager, KeyVerifier, SessionManager};
-use crate::http::authn::Authenticator;
 use crate::clock::Clock;
+use crate::http::authn::Authenticator;
 use crate::store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -89,10 +89,10 @@ pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim,
             .and_then(|v| v.as_integer())
             .map(i64::from)
     };
-    if let Some(alg) = list.params.get("alg") {
-        if alg.as_string().map(|s| s.as_str()) != Some("hmac-sha256") {
-            return Err(SignatureError::Algorithm);
-        }
+    if let Some(alg) = list.params.get("alg")
+        && alg.as_string().map(|s| s.as_str()) != Some("hmac-sha256")
+    {
+        return Err(SignatureError::Algorithm);
     }
     let keyid = param_str("keyid").ok_or(SignatureError::MissingParameter("keyid"))?;
     let nonce = param_str("nonce").ok_or(SignatureError::MissingParameter("nonce"))?;

@@ -9,8 +9,9 @@
 //! | POST | `/api/keys/{id}/rotate` | new key, same owner and role; optional `{"grace":"1h"}` |
 //! | POST | `/api/keys/{id}/enable`, `/disable` | switch on or off |
 
-use crate::auth::Permission;
+use crate::audit::{AuditEvent, Outcome};
 use crate::auth::keys::{CreateKey, IssuedKey, KeyView};
+use crate::auth::{Permission, Principal};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::middleware::authorize::{Guard, authorize};
@@ -65,11 +66,32 @@ fn created(state: &AppState, issued: IssuedKey, previous: Option<KeyView>) -> Re
     response
 }
 
+/// Record a key change in the audit trail (never the key itself: only ids).
+async fn audit(state: &AppState, principal: &Principal, kind: &str, key_id: &str, message: &str) {
+    state
+        .audit
+        .record(
+            AuditEvent::new(kind, Outcome::Success, message)
+                .actor_ids(Some(&principal.owner_id), Some(&principal.key_id))
+                .with("target_key_id", key_id.to_owned()),
+        )
+        .await;
+}
+
 async fn create(
     State(state): State<AppState>,
+    principal: Principal,
     ApiJson(request): ApiJson<CreateKey>,
 ) -> Result<Response, ApiError> {
     let issued = state.keys.create(request).await?;
+    audit(
+        &state,
+        &principal,
+        "key.create",
+        &issued.record.id,
+        "key created",
+    )
+    .await;
     tracing::info!(key_id = %issued.record.id, owner = %issued.record.owner.name, role = %issued.record.role, "key created");
     Ok(created(&state, issued, None))
 }
@@ -110,33 +132,47 @@ async fn show(
 
 async fn revoke(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
     let record = state.keys.revoke(&id).await?;
+    audit(&state, &principal, "key.revoke", &record.id, "key revoked").await;
     tracing::info!(key_id = %record.id, "key revoked");
     Ok(Json(state.keys.present(&record)))
 }
 
 async fn enable(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    set_enabled(state, id, true).await
+    set_enabled(state, principal, id, true).await
 }
 
 async fn disable(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    set_enabled(state, id, false).await
+    set_enabled(state, principal, id, false).await
 }
 
 async fn set_enabled(
     state: AppState,
+    principal: Principal,
     id: String,
     enabled: bool,
 ) -> Result<Json<KeyView>, ApiError> {
     let record = state.keys.set_enabled(&id, enabled).await?;
+    let kind = if enabled { "key.enable" } else { "key.disable" };
+    audit(
+        &state,
+        &principal,
+        kind,
+        &record.id,
+        "key enabled flag changed",
+    )
+    .await;
     tracing::info!(key_id = %record.id, enabled, "key enabled flag changed");
     Ok(Json(state.keys.present(&record)))
 }
@@ -150,6 +186,7 @@ struct RotateRequest {
 /// The body is optional: an empty body rotates with no grace period.
 async fn rotate(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -163,6 +200,7 @@ async fn rotate(
         })?
     };
     let (old, issued) = state.keys.rotate(&id, request.grace.as_deref()).await?;
+    audit(&state, &principal, "key.rotate", &old.id, "key rotated").await;
     tracing::info!(old_key_id = %old.id, new_key_id = %issued.record.id, "key rotated");
     let previous = state.keys.present(&old);
     Ok(created(&state, issued, Some(previous)))

@@ -1,5 +1,8 @@
 //! The route table: each area exposes `router()`, merged in `http::router`.
 
+pub mod audit;
 pub mod health;
 pub mod keys;
+pub mod login;
+pub mod sessions;
 pub mod whoami;
