@@ -344,3 +344,72 @@ pub fn all_text_under(dir: &Path) -> String {
     }
     text
 }
+
+/// A logged-in session.
+pub struct Session {
+    pub token: String,
+    pub id: String,
+    pub csrf: String,
+    pub cookie: Option<String>,
+}
+
+impl TestApp {
+    /// Log in with JSON; panics unless it succeeds.
+    pub async fn login(&self, username: &str, key: &str) -> Session {
+        let response = self
+            .post_json(
+                "/user/login",
+                None,
+                &json!({"username": username, "key": key}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["success"], true);
+        Session {
+            token: body["session"].as_str().unwrap().to_owned(),
+            id: body["session_id"].as_str().unwrap().to_owned(),
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            cookie,
+        }
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The audit events of `kind`, via the admin API.
+    pub async fn audit_events(&self, kind: &str) -> Vec<Value> {
+        let body: Value = self
+            .get(
+                &format!("/api/audit?kind={kind}&limit=500"),
+                Some(&self.admin_key),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["events"].as_array().unwrap().clone()
+    }
+
+    /// Wait until the background audit writer has written at least `n` events of `kind`.
+    pub async fn wait_for_audit(&self, kind: &str, n: usize) -> Vec<Value> {
+        for _ in 0..100 {
+            let events = self.audit_events(kind).await;
+            if events.len() >= n {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("fewer than {n} audit events of kind {kind}");
+    }
+}

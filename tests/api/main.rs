@@ -10,3 +10,4 @@ mod key_lifecycle;
 mod key_management;
 mod process;
 mod roles;
+mod sessions;
