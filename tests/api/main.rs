@@ -11,3 +11,4 @@ mod key_management;
 mod process;
 mod roles;
 mod sessions;
+mod signatures;
