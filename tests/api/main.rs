@@ -5,9 +5,11 @@
 
 mod helpers;
 
+mod audit_trail;
 mod hardened_http;
 mod key_lifecycle;
 mod key_management;
+mod lockout;
 mod process;
 mod roles;
 mod sessions;

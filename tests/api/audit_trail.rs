@@ -1,0 +1,225 @@
+//! The audit trail: what is recorded, filtering, nothing secret, and tamper detection on a
+//! real database file by `portcullis audit verify`.
+
+use crate::helpers::*;
+use portcullis::clock::Clock;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use std::time::Duration;
+
+#[tokio::test]
+async fn security_events_are_recorded_with_actor_route_client_and_outcome() {
+    let app = spawn_app().await;
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user"}))
+        .await;
+    app.get("/api/keys", Some(&key.key)).await; // denied
+    app.get("/api/whoami", Some("pcl_aaaaaaaaaaaa_bad")).await; // refused
+    let session = app.login("user1", &key.key).await;
+    app.post(
+        &format!("/api/keys/{}/revoke", key.id),
+        Some(&app.admin_key),
+    )
+    .await;
+
+    let created = app.wait_for_audit("key.create", 1).await;
+    assert_eq!(created[0]["outcome"], "success");
+    assert_eq!(created[0]["extra"]["target_key_id"], key.id);
+    assert_eq!(created[0]["context"], "api");
+    let denied = app.wait_for_audit("permission.denied", 1).await;
+    assert_eq!(denied[0]["outcome"], "denied");
+    assert_eq!(denied[0]["route"], "/api/keys");
+    assert_eq!(denied[0]["client"], "127.0.0.1");
+    assert_eq!(denied[0]["key_id"], key.id);
+    assert_eq!(denied[0]["extra"]["permission"], "keys.manage");
+    let refused = app.wait_for_audit("auth.failure", 1).await;
+    assert_eq!(refused[0]["key_id"], "aaaaaaaaaaaa");
+    assert_eq!(refused[0]["extra"]["reason"], "malformed");
+    let login = app.wait_for_audit("login.success", 1).await;
+    assert_eq!(login[0]["extra"]["session_id"], session.id);
+    assert_eq!(login[0]["route"], "/user/login");
+    app.wait_for_audit("key.revoke", 1).await;
+
+    // Filters: by actor and outcome, and paging.
+    let body: Value = app
+        .get(
+            &format!("/api/audit?actor={}&outcome=denied", key.id),
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["events"].as_array().unwrap().len(), 1);
+    let body: Value = app
+        .get("/api/audit?limit=2", Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["events"].as_array().unwrap().len(), 2);
+    let cursor = body["next_cursor"].as_str().unwrap();
+    let next: Value = app
+        .get(
+            &format!("/api/audit?limit=2&cursor={cursor}"),
+            Some(&app.admin_key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        next["events"][0]["seq"].as_i64().unwrap(),
+        body["events"][1]["seq"].as_i64().unwrap() + 1
+    );
+    let later = (app.clock.now() + Duration::from_secs(3600))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body: Value = app
+        .get(&format!("/api/audit?since={later}"), Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["events"].as_array().unwrap().len(), 0);
+    for query in [
+        "?since=yesterday",
+        "?outcome=maybe",
+        "?limit=0",
+        "?cursor=x",
+        "?colour=red",
+    ] {
+        assert_eq!(
+            app.get(&format!("/api/audit{query}"), Some(&app.admin_key))
+                .await
+                .status(),
+            StatusCode::BAD_REQUEST,
+            "{query}"
+        );
+    }
+    let reader = app.key_with_role("user").await;
+    assert_403_admin(app.get("/api/audit", Some(&reader.key)).await).await;
+
+    // Nothing secret: neither the API's view nor the database holds a key or a session token.
+    let everything = app
+        .get("/api/audit?limit=500", Some(&app.admin_key))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    for file in app.db_files() {
+        bytes.extend(std::fs::read(file).unwrap());
+    }
+    for secret in [
+        &key.key[17..61],
+        &app.admin_key[17..61],
+        &session.token[21..],
+        &session.csrf,
+    ] {
+        assert!(!everything.contains(secret));
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a secret reached the database"
+        );
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn restore(pristine: &std::path::Path, data: &std::path::Path) {
+    std::fs::remove_dir_all(data).unwrap();
+    copy_dir(pristine, data);
+}
+
+fn verify(dir: &std::path::Path) -> (bool, String) {
+    let (ok, stdout, stderr) = cli(dir, &["audit", "verify"]);
+    (ok, format!("{stdout}{stderr}"))
+}
+
+async fn tamper(db: &std::path::Path, sql: &'static str) {
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn audit_verify_finds_the_first_modified_removed_or_reordered_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &[]);
+    let admin = server.admin_key();
+    let client = reqwest::Client::new();
+    for i in 0..4 {
+        let response = client
+            .post(format!("{}/api/keys", server.address))
+            .header("X-API-Key", &admin)
+            .json(&json!({"owner": format!("o{i}"), "role": "user"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let (ok, out) = verify(dir.path());
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "audit chain intact: 4 records");
+
+    let (ok, stdout, _) = cli(dir.path(), &["audit", "export", "--kind", "key.create"]);
+    assert!(ok);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[3]["prev_hash"], lines[2]["hash"]);
+
+    let data = dir.path().join("data");
+    let db = data.join("portcullis.db");
+    let pristine = dir.path().join("pristine");
+    copy_dir(&data, &pristine);
+    tamper(
+        &db,
+        "UPDATE audit_events SET message = 'nothing happened' WHERE seq = 2",
+    )
+    .await;
+    let (ok, out) = verify(dir.path());
+    assert!(!ok);
+    assert_eq!(
+        out.trim(),
+        "audit chain BROKEN: record 2 was modified (its hash does not match its content)"
+    );
+
+    restore(&pristine, &data);
+    tamper(&db, "DELETE FROM audit_events WHERE seq = 3").await;
+    let (ok, out) = verify(dir.path());
+    assert!(!ok);
+    assert_eq!(
+        out.trim(),
+        "audit chain BROKEN: record 4 does not follow record 2 (records removed or reordered)"
+    );
+
+    restore(&pristine, &data);
+    tamper(&db, "UPDATE audit_events SET seq = -2 WHERE seq = 2").await;
+    tamper(&db, "UPDATE audit_events SET seq = 2 WHERE seq = 3").await;
+    tamper(&db, "UPDATE audit_events SET seq = 3 WHERE seq = -2").await;
+    let (ok, out) = verify(dir.path());
+    assert!(!ok);
+    assert_eq!(
+        out.trim(),
+        "audit chain BROKEN: record 2 does not follow record 1 (records removed or reordered)"
+    );
+
+    // Restored, the chain verifies again.
+    restore(&pristine, &data);
+    assert!(verify(dir.path()).0);
+}
