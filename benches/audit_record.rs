@@ -27,7 +27,11 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let (log, store) = runtime.block_on(async {
@@ -36,7 +40,12 @@ fn fixture() -> Fixture {
         let (log, _writer) = AuditLog::spawn(store.clone(), clock);
         (log, store)
     });
-    Fixture { runtime, log, store, _dir: dir }
+    Fixture {
+        runtime,
+        log,
+        store,
+        _dir: dir,
+    }
 }
 
 #[divan::bench]
@@ -54,12 +63,29 @@ fn record_and_write_1000_events(bencher: divan::Bencher) {
     let f = fixture();
     bencher.bench_local(|| {
         f.runtime.block_on(async {
-            let before = f.store.audit_events(&AuditFilter { limit: u32::MAX, ..AuditFilter::default() }).await.unwrap().len();
+            let before = f
+                .store
+                .audit_events(&AuditFilter {
+                    limit: u32::MAX,
+                    ..AuditFilter::default()
+                })
+                .await
+                .unwrap()
+                .len();
             for i in 0..1000 {
                 f.log.record(event(i)).await;
             }
             loop {
-                let n = f.store.audit_events(&AuditFilter { after: Some((before + 999) as i64), limit: 1, ..AuditFilter::default() }).await.unwrap().len();
+                let n = f
+                    .store
+                    .audit_events(&AuditFilter {
+                        after: Some((before + 999) as i64),
+                        limit: 1,
+                        ..AuditFilter::default()
+                    })
+                    .await
+                    .unwrap()
+                    .len();
                 if n == 1 {
                     break;
                 }

@@ -1,6 +1,6 @@
 //! Build the application from settings, and run it until a shutdown signal.
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::auth::lockout::{Lockout, LockoutPolicy};
 use crate::auth::signature::replay::ReplayCache;
 use crate::auth::{EnvKeys, KeyManager, KeyVerifier, SessionKey, SessionManager, keys::CreateKey};
@@ -60,8 +60,15 @@ impl Application {
             Arc::clone(&clock),
             Some(Arc::clone(&verifier)),
         );
+        let (audit, audit_writer) = AuditLog::spawn(Arc::clone(&store), Arc::clone(&clock));
         if store.count_keys().await? == 0 {
             let path = write_initial_admin_key(&keys, &settings.storage.data_dir).await?;
+            audit
+                .record(
+                    AuditEvent::new("key.create", Outcome::Success, "initial admin key created")
+                        .context("system"),
+                )
+                .await;
             tracing::warn!(path = %path.display(), "created the initial admin key; store it safely and delete the file");
         }
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -86,7 +93,6 @@ impl Application {
             auth.session_ttl,
             auth.single_session,
         );
-        let (audit, audit_writer) = AuditLog::spawn(Arc::clone(&store), Arc::clone(&clock));
         let tls = false;
         let window = i64::try_from(auth.signature_window.as_secs()).unwrap_or(i64::MAX);
         let scheme = match &settings.server.base_url {

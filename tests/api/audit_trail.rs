@@ -23,10 +23,11 @@ async fn security_events_are_recorded_with_actor_route_client_and_outcome() {
     )
     .await;
 
-    let created = app.wait_for_audit("key.create", 1).await;
-    assert_eq!(created[0]["outcome"], "success");
-    assert_eq!(created[0]["extra"]["target_key_id"], key.id);
-    assert_eq!(created[0]["context"], "api");
+    let created = app.wait_for_audit("key.create", 2).await;
+    assert_eq!(created[0]["context"], "system", "the initial admin key");
+    assert_eq!(created[1]["outcome"], "success");
+    assert_eq!(created[1]["extra"]["target_key_id"], key.id);
+    assert_eq!(created[1]["context"], "api");
     let denied = app.wait_for_audit("permission.denied", 1).await;
     assert_eq!(denied[0]["outcome"], "denied");
     assert_eq!(denied[0]["route"], "/api/keys");
@@ -172,7 +173,11 @@ async fn audit_verify_finds_the_first_modified_removed_or_reordered_record() {
     assert!(server.wait(Duration::from_secs(10)).success());
     let (ok, out) = verify(dir.path());
     assert!(ok, "{out}");
-    assert_eq!(out.trim(), "audit chain intact: 4 records");
+    assert_eq!(
+        out.trim(),
+        "audit chain intact: 5 records",
+        "the initial key and four more"
+    );
 
     let (ok, stdout, _) = cli(dir.path(), &["audit", "export", "--kind", "key.create"]);
     assert!(ok);
@@ -180,7 +185,7 @@ async fn audit_verify_finds_the_first_modified_removed_or_reordered_record() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 4);
+    assert_eq!(lines.len(), 5);
     assert_eq!(lines[3]["prev_hash"], lines[2]["hash"]);
 
     let data = dir.path().join("data");
