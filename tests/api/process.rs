@@ -411,3 +411,92 @@ fn a_key_created_just_before_kill_9_survives() {
     );
     assert_eq!((status, who["owner"].as_str()), (200, Some("durable")));
 }
+
+#[test]
+fn session_tokens_csrf_tokens_and_keys_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("portcullis.log");
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &[
+            ("PORTCULLIS_LOGGING__LOG_FILE", log.to_str().unwrap()),
+            ("PORTCULLIS_LOGGING__LEVEL", "trace"),
+        ],
+    );
+    let admin = server.admin_key();
+    let body = format!("{{\"username\":\"admin\",\"key\":\"{admin}\"}}");
+    let (status, login) = raw::request(
+        &server.address,
+        "POST",
+        "/user/login",
+        &[("Content-Type", "application/json")],
+        &body,
+    );
+    assert_eq!(status, 200);
+    let token = login["session"].as_str().unwrap().to_owned();
+    let csrf = login["csrf_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        raw::request(
+            &server.address,
+            "GET",
+            "/api/whoami",
+            &[("Authorization", &bearer)],
+            ""
+        )
+        .0,
+        200
+    );
+    let cookie = format!("portcullis_session={token}");
+    assert_eq!(
+        raw::request(
+            &server.address,
+            "POST",
+            "/api/keys",
+            &[
+                ("Cookie", &cookie),
+                ("X-CSRF-Token", &csrf),
+                ("Content-Type", "application/json")
+            ],
+            "{\"owner\":\"o\",\"role\":\"user\"}"
+        )
+        .0,
+        201
+    );
+    let wrong = format!("{}{}", &token[..token.len() - 8], "00000000");
+    assert_eq!(
+        raw::request(
+            &server.address,
+            "GET",
+            "/api/whoami",
+            &[("Authorization", &format!("Bearer {wrong}"))],
+            ""
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        raw::request(
+            &server.address,
+            "POST",
+            "/user/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "username=admin&key=hunter2hunter2hunter2hunter2"
+        )
+        .0,
+        401
+    );
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let logs = all_text_under(dir.path()).replace(&all_text_under(&dir.path().join("data")), "");
+    assert!(logs.contains("login refused"), "the log was written");
+    for secret in [
+        &token[21..],
+        &wrong[21..],
+        csrf.as_str(),
+        &admin[17..61],
+        "hunter2hunter2",
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
+}
