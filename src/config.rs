@@ -4,6 +4,7 @@
 //! Every section denies unknown keys, so a typo in the file or the environment stops the
 //! process with an error that names the key instead of being silently ignored.
 
+use crate::limits::RateSpec;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -60,6 +61,8 @@ pub struct ServerSettings {
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     #[serde(with = "human_duration")]
     pub shutdown_grace: Duration,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -69,6 +72,7 @@ impl Default for ServerSettings {
             port: 8080,
             base_url: None,
             shutdown_grace: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -234,6 +238,62 @@ pub struct LimitSettings {
     /// Time a client has to send request headers, and to stay idle between requests.
     #[serde(with = "human_duration")]
     pub header_read_timeout: Duration,
+    /// Default rate per key, by role.
+    pub roles: RoleRates,
+    /// Rate per client address for unauthenticated routes and failed authentication.
+    pub per_address: RateSpec,
+    /// Extra limits per route group (`identity`, `keys`, `sessions`, `audit`, `login`),
+    /// counted per key (or per address on unauthenticated routes).
+    pub groups: std::collections::BTreeMap<String, RateSpec>,
+    /// Buckets kept in memory at most (the local limiter, and the fallback when Redis is down).
+    pub memory_capacity: usize,
+    /// Longest wait for Redis before falling back.
+    #[serde(with = "human_duration")]
+    pub redis_timeout: Duration,
+    /// Prefix of every Redis key we write.
+    pub redis_prefix: String,
+    /// When Redis is unreachable: `open` (serve with local limits) or `closed` (503).
+    pub redis_failure: RedisFailure,
+}
+
+/// What to do when Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisFailure {
+    /// Keep serving, limits local to this node.
+    #[default]
+    Open,
+    /// Refuse limited requests with 503.
+    Closed,
+}
+
+/// `[limits.roles]`: default rate per key for each role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoleRates {
+    /// Admin keys.
+    pub admin: RateSpec,
+    /// User keys.
+    pub user: RateSpec,
+    /// Device keys.
+    pub device: RateSpec,
+}
+
+impl Default for RoleRates {
+    fn default() -> Self {
+        let spec = |text| {
+            RateSpec::parse(text).unwrap_or(RateSpec {
+                count: 600,
+                period_secs: 60,
+                burst: 100,
+            })
+        };
+        Self {
+            admin: spec("6000/min burst 1000"),
+            user: spec("600/min burst 100"),
+            device: spec("600/min burst 100"),
+        }
+    }
 }
 
 impl Default for LimitSettings {
@@ -243,6 +303,17 @@ impl Default for LimitSettings {
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(30),
+            roles: RoleRates::default(),
+            per_address: RateSpec {
+                count: 60,
+                period_secs: 60,
+                burst: 20,
+            },
+            groups: std::collections::BTreeMap::new(),
+            memory_capacity: 100_000,
+            redis_timeout: Duration::from_millis(100),
+            redis_prefix: "portcullis:".to_owned(),
+            redis_failure: RedisFailure::Open,
         }
     }
 }
@@ -336,6 +407,47 @@ impl Settings {
             });
         }
         const GROUPS: &[&str] = &["identity", "keys", "sessions", "audit"];
+        if let Some(unknown) = self
+            .limits
+            .groups
+            .keys()
+            .find(|g| !GROUPS.contains(&g.as_str()) && g.as_str() != "login")
+        {
+            return Err(ConfigError::Invalid {
+                key: "limits.groups",
+                reason: format!(
+                    "unknown route group `{unknown}`; known: {}, login",
+                    GROUPS.join(", ")
+                ),
+            });
+        }
+        if let Some(bad) = self
+            .server
+            .trusted_proxies
+            .iter()
+            .find(|p| crate::http::middleware::client_ip::Cidr::parse(p).is_none())
+        {
+            return Err(ConfigError::Invalid {
+                key: "server.trusted_proxies",
+                reason: format!("`{bad}` is not an address or CIDR range"),
+            });
+        }
+        if self.limits.memory_capacity == 0 || self.limits.redis_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "limits",
+                reason: "memory_capacity and redis_timeout must be greater than zero".to_owned(),
+            });
+        }
+        if let Some(url) = &self.storage.redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis+unix://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "storage.redis_url",
+                reason: "must be a redis:// URL".to_owned(),
+            });
+        }
         if let Some(unknown) = self
             .auth
             .signed_groups

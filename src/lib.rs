@@ -17,6 +17,8 @@ pub mod config;
 /// HTTP: the route table, middleware (layer order explained there), extractors and the one
 /// place where errors become responses.
 pub mod http;
+/// Rate limits and usage quotas, in memory or on Redis.
+pub mod limits;
 /// Secret-holding types that zeroize on drop and never print.
 pub mod secret;
 /// Build the application from settings and run it until shutdown.

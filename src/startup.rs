@@ -5,11 +5,14 @@ use crate::auth::lockout::{Lockout, LockoutPolicy};
 use crate::auth::signature::replay::ReplayCache;
 use crate::auth::{EnvKeys, KeyManager, KeyVerifier, SessionKey, SessionManager, keys::CreateKey};
 use crate::clock::Clock;
+use crate::config::RedisFailure;
 use crate::config::Settings;
-use crate::http::authn::{Authenticator, AuthnPolicy};
+use crate::http::authn::{Authenticator, AuthnPolicy, RatePolicy};
+use crate::http::middleware::client_ip::{Cidr, TrustedProxies};
 use crate::http::router;
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::state::{AppState, HealthCache};
+use crate::limits::Limiter;
 use crate::store::{self, OwnerKind};
 use anyhow::Context;
 use std::future::Future;
@@ -101,7 +104,29 @@ impl Application {
             None if tls => "https",
             None => "http",
         };
+        let limits = &settings.limits;
+        let limiter = Arc::new(match &settings.storage.redis_url {
+            Some(url) => {
+                tracing::info!(prefix = %limits.redis_prefix, "rate limits shared through redis");
+                Limiter::redis(
+                    url,
+                    &limits.redis_prefix,
+                    limits.redis_timeout,
+                    limits.redis_failure == RedisFailure::Open,
+                    limits.memory_capacity,
+                    Arc::clone(&clock),
+                )
+                .context("configuring redis")?
+            }
+            None => Limiter::memory(limits.memory_capacity, Arc::clone(&clock)),
+        });
         let authn = Arc::new(Authenticator {
+            limiter: Arc::clone(&limiter),
+            rates: RatePolicy {
+                roles: limits.roles.clone(),
+                per_address: limits.per_address,
+                groups: limits.groups.clone(),
+            },
             verifier: Arc::clone(&verifier),
             sessions: sessions.clone(),
             lockout: Arc::new(Lockout::new(
@@ -138,6 +163,15 @@ impl Application {
             audit,
             tls,
             health: Arc::new(HealthCache::default()),
+            limiter,
+            proxies: TrustedProxies(Arc::new(
+                settings
+                    .server
+                    .trusted_proxies
+                    .iter()
+                    .filter_map(|p| Cidr::parse(p))
+                    .collect(),
+            )),
         };
         Ok(Self {
             listener,
@@ -252,6 +286,8 @@ async fn write_initial_admin_key(keys: &KeyManager, data_dir: &Path) -> anyhow::
             label: Some("initial admin key".to_owned()),
             expires_in: None,
             metadata: None,
+            rate: None,
+            quota: None,
         })
         .await
         .context("creating the initial admin key")?;

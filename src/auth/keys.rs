@@ -5,9 +5,11 @@ use super::key_format;
 use super::policy::Role;
 use super::verifier::KeyVerifier;
 use crate::clock::Clock;
+use crate::limits::{self, RateSpec, Refill};
 use crate::secret::SecretString;
 use crate::store::{
-    KeyChange, KeyFilter, KeyRecord, KeyState, NewKey, OwnerKind, SessionScope, Store, StoreError,
+    KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord, KeyState, NewKey, OwnerKind,
+    SessionScope, Store, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -67,6 +69,52 @@ pub struct CreateKey {
     /// Free-form JSON object.
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// This key's rate limit, e.g. `"100/min"` (default: its role's).
+    #[serde(default)]
+    pub rate: Option<String>,
+    /// A usage quota.
+    #[serde(default)]
+    pub quota: Option<QuotaRequest>,
+}
+
+/// A quota as requested: `{"limit": 1000, "refill": "daily"}`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaRequest {
+    /// Uses per period.
+    pub limit: i64,
+    /// `never` (default), `daily` or `monthly`.
+    #[serde(default = "never")]
+    pub refill: Refill,
+}
+
+fn never() -> Refill {
+    Refill::Never
+}
+
+/// New limits for an existing key (`POST /api/keys/{id}/limits`); absent fields are removed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetLimits {
+    /// Rate limit; absent: back to the role default.
+    #[serde(default)]
+    pub rate: Option<String>,
+    /// Quota; absent: none. Setting a quota starts a fresh count.
+    #[serde(default)]
+    pub quota: Option<QuotaRequest>,
+}
+
+/// A quota as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuotaView {
+    /// Uses per period.
+    pub limit: i64,
+    /// Refill.
+    pub refill: Refill,
+    /// Uses left in the current period.
+    pub remaining: i64,
+    /// When the next refill happens, if it does.
+    pub resets_at: Option<String>,
 }
 
 /// A key as shown to admins: no hash, no plaintext, times as RFC 3339.
@@ -102,6 +150,10 @@ pub struct KeyView {
     pub replaced_by: Option<String>,
     /// Free-form metadata.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The key's own rate limit (absent: the role default applies).
+    pub rate_limit: Option<String>,
+    /// The key's quota, with uses left now.
+    pub quota: Option<QuotaView>,
 }
 
 /// Unix seconds as RFC 3339, for responses.
@@ -176,6 +228,14 @@ impl KeyManager {
             revoked_at: record.revoked_at.and_then(rfc3339),
             replaced_by: record.replaced_by.clone(),
             metadata: record.metadata.clone(),
+            rate_limit: record.rate_limit.clone(),
+            quota: record.quota.as_ref().and_then(|q| {
+                let pending = self
+                    .verifier
+                    .as_ref()
+                    .and_then(|v| v.pending_quota(&record.id));
+                quota_view(q, pending, self.clock.now())
+            }),
         }
     }
 
@@ -214,8 +274,10 @@ impl KeyManager {
             Some(text) => Some(now + parse_lifetime("expires_in", text)?),
             None => None,
         };
+        let limits = validate_limits(request.rate.as_deref(), request.quota)?;
         let generated = key_format::generate()?;
         let new = NewKey {
+            limits,
             id: generated.id.clone(),
             owner_name: owner,
             owner_kind: request.owner_kind,
@@ -273,6 +335,19 @@ impl KeyManager {
         })
     }
 
+    /// Set a key's rate limit and quota; effective on this node's next request.
+    pub async fn set_limits(&self, id: &str, request: SetLimits) -> Result<KeyRecord, KeyError> {
+        check_id(id)?;
+        let limits = validate_limits(request.rate.as_deref(), request.quota)?;
+        let record = self
+            .store
+            .set_key_limits(id, &limits, self.clock.unix())
+            .await?
+            .ok_or(KeyError::NotFound)?;
+        self.invalidate(id);
+        Ok(record)
+    }
+
     /// Revoke a key for good, effective on this node's next request. Revoking twice is harmless.
     pub async fn revoke(&self, id: &str) -> Result<KeyRecord, KeyError> {
         check_id(id)?;
@@ -327,6 +402,10 @@ impl KeyManager {
         let generated = key_format::generate()?;
         // The successor keeps the remaining lifetime of the old key, not a fresh one.
         let new = NewKey {
+            limits: KeyLimits {
+                rate_limit: old.rate_limit.clone(),
+                quota: old.quota.as_ref().map(|q| (q.limit, q.refill.clone())),
+            },
             id: generated.id.clone(),
             owner_name: old.owner.name.clone(),
             owner_kind: old.owner.kind,
@@ -360,6 +439,52 @@ impl KeyManager {
             },
         ))
     }
+}
+
+/// The quota as shown at `now`, counting uses seen on this node but not yet flushed.
+pub fn quota_view(
+    quota: &KeyQuota,
+    pending: Option<(i64, i64, i64)>,
+    now: OffsetDateTime,
+) -> Option<QuotaView> {
+    let refill = Refill::parse(&quota.refill)?;
+    let (start, end) = limits::quota::period(refill, quota.set_at, now);
+    let stored = if quota.period_start == Some(start) {
+        quota.used
+    } else {
+        0
+    };
+    let pending = pending
+        .filter(|(set_at, period, _)| *set_at == quota.set_at && *period == start)
+        .map(|(_, _, used)| used)
+        .unwrap_or(0);
+    Some(QuotaView {
+        limit: quota.limit,
+        refill,
+        remaining: (quota.limit - stored.max(pending)).max(0),
+        resets_at: end.and_then(rfc3339),
+    })
+}
+
+fn validate_limits(rate: Option<&str>, quota: Option<QuotaRequest>) -> Result<KeyLimits, KeyError> {
+    let rate_limit = rate
+        .map(|text| {
+            RateSpec::parse(text)
+                .map(|spec| spec.to_string())
+                .map_err(|e| KeyError::Invalid(format!("rate: {e}")))
+        })
+        .transpose()?;
+    if let Some(q) = quota
+        && !(1..=1_000_000_000_000).contains(&q.limit)
+    {
+        return Err(KeyError::Invalid(
+            "quota.limit must be between 1 and 10^12".to_owned(),
+        ));
+    }
+    Ok(KeyLimits {
+        rate_limit,
+        quota: quota.map(|q| (q.limit, q.refill.as_str().to_owned())),
+    })
 }
 
 fn validate_name(field: &str, value: &str) -> Result<String, KeyError> {

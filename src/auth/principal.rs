@@ -1,6 +1,7 @@
 //! Who is calling: the result of authentication, handed to services and policy.
 
 use super::policy::{Permission, Role};
+use crate::store::KeyQuota;
 use serde::Serialize;
 
 /// Where a key is defined.
@@ -48,6 +49,10 @@ pub struct Principal {
     pub session_id: Option<String>,
     /// How the caller authenticated.
     pub method: AuthMethod,
+    /// The key's own rate limit, if it has one (else its role's default applies).
+    pub rate_limit: Option<String>,
+    /// The key's usage quota, if it has one.
+    pub quota: Option<KeyQuota>,
 }
 
 impl Principal {

@@ -345,6 +345,11 @@ impl SessionManager {
         self.clock.unix()
     }
 
+    /// The current time as a date-time (quota periods).
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
     /// Whether a key state still allows its sessions.
     pub fn key_allows(state: KeyState) -> bool {
         state == KeyState::Active

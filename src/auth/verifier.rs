@@ -90,6 +90,7 @@ pub struct KeyVerifier {
     unknown: TtlCache<()>,
     lookups: Semaphore,
     last_used: Mutex<HashMap<String, i64>>,
+    quota_used: Mutex<HashMap<String, (i64, i64, i64)>>,
 }
 
 impl std::fmt::Debug for KeyVerifier {
@@ -116,6 +117,7 @@ impl KeyVerifier {
             unknown: TtlCache::new(settings.cache_capacity, settings.negative_cache_ttl),
             lookups: Semaphore::new(settings.max_concurrent_lookups),
             last_used: Mutex::new(HashMap::new()),
+            quota_used: Mutex::new(HashMap::new()),
         }
     }
 
@@ -133,6 +135,8 @@ impl KeyVerifier {
                 source: KeySource::Environment,
                 session_id: None,
                 method: AuthMethod::ApiKey,
+                rate_limit: None,
+                quota: None,
             });
         }
         let ParsedKey::Issued { id } = parsed else {
@@ -180,6 +184,8 @@ impl KeyVerifier {
             source: KeySource::Store,
             session_id: None,
             method: AuthMethod::ApiKey,
+            rate_limit: record.rate_limit.clone(),
+            quota: record.quota.clone(),
         })
     }
 
@@ -233,13 +239,36 @@ impl KeyVerifier {
         self.lock_last_used().get(id).copied()
     }
 
-    /// Write pending last-used times to the store.
+    /// Remember quota use seen on this node: `(quota set_at, period start, used)`.
+    pub fn note_quota_use(&self, id: &str, set_at: i64, period_start: i64, used: i64) {
+        let mut pending = self.quota_used.lock().unwrap_or_else(|p| p.into_inner());
+        pending.insert(id.to_owned(), (set_at, period_start, used));
+    }
+
+    /// Quota use seen on this node and not yet written.
+    pub fn pending_quota(&self, id: &str) -> Option<(i64, i64, i64)> {
+        self.quota_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
+    }
+
+    /// Write pending last-used times and quota use to the store.
     pub async fn flush_last_used(&self) -> Result<(), StoreError> {
         let batch: Vec<(String, i64)> = {
             let mut pending = self.lock_last_used();
             pending.drain().collect()
         };
-        self.store.record_key_use(&batch).await
+        self.store.record_key_use(&batch).await?;
+        let quotas: Vec<(String, i64, i64, i64)> = {
+            let mut pending = self.quota_used.lock().unwrap_or_else(|p| p.into_inner());
+            pending
+                .drain()
+                .map(|(id, (a, b, c))| (id, a, b, c))
+                .collect()
+        };
+        self.store.record_quota_use(&quotas).await
     }
 
     /// Invalidate keys changed after `revision` by any process; returns the new revision.
@@ -306,6 +335,17 @@ mod tests {
         }
         async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError> {
             self.inner.record_key_use(uses).await
+        }
+        async fn set_key_limits(
+            &self,
+            id: &str,
+            l: &crate::store::KeyLimits,
+            at: i64,
+        ) -> Result<Option<KeyRecord>, StoreError> {
+            self.inner.set_key_limits(id, l, at).await
+        }
+        async fn record_quota_use(&self, u: &[(String, i64, i64, i64)]) -> Result<(), StoreError> {
+            self.inner.record_quota_use(u).await
         }
         async fn key_changes_since(&self, r: i64) -> Result<(i64, Vec<String>), StoreError> {
             self.inner.key_changes_since(r).await
@@ -387,6 +427,8 @@ mod tests {
             label: None,
             expires_in: None,
             metadata: None,
+            rate: None,
+            quota: None,
         }
     }
 

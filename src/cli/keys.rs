@@ -5,9 +5,10 @@
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::auth::KeyManager;
 use crate::auth::key_format;
-use crate::auth::keys::{CreateKey, IssuedKey, KeyView};
+use crate::auth::keys::{CreateKey, IssuedKey, KeyView, QuotaRequest, SetLimits};
 use crate::clock::SystemClock;
 use crate::config::Settings;
+use crate::limits::Refill;
 use crate::startup::create_private_dir;
 use crate::store::{self, KeyFilter, KeyState, OwnerKind};
 use clap::{Args, Subcommand, ValueEnum};
@@ -46,6 +47,15 @@ enum Verb {
         /// Free-form JSON object.
         #[arg(long)]
         metadata: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Set a key's rate limit and quota (flags left out are removed).
+    Limits {
+        /// Key id.
+        id: String,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// List keys.
     List {
@@ -95,6 +105,40 @@ enum Verb {
     },
     /// Print a fresh random 64-hex-character key without storing it (for ADMIN_API_KEY etc.).
     Generate,
+}
+
+/// Rate limit and quota flags.
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Rate limit, e.g. "100/min" or "10/s burst 20" (default: the role's).
+    #[arg(long)]
+    rate: Option<String>,
+    /// Number of uses allowed per period.
+    #[arg(long)]
+    quota: Option<i64>,
+    /// When the quota refills.
+    #[arg(long, value_enum, default_value = "never", requires = "quota")]
+    refill: RefillArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RefillArg {
+    Never,
+    Daily,
+    Monthly,
+}
+
+impl LimitArgs {
+    fn quota(&self) -> Option<QuotaRequest> {
+        self.quota.map(|limit| QuotaRequest {
+            limit,
+            refill: match self.refill {
+                RefillArg::Never => Refill::Never,
+                RefillArg::Daily => Refill::Daily,
+                RefillArg::Monthly => Refill::Monthly,
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -147,6 +191,7 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
             label,
             expires_in,
             metadata,
+            limits,
         } => {
             let metadata = match metadata {
                 Some(text) => Some(
@@ -166,6 +211,8 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
                     label,
                     expires_in,
                     metadata,
+                    rate: limits.rate.clone(),
+                    quota: limits.quota(),
                 })
                 .await?;
             record("key.create", issued.record.id.clone()).await;
@@ -215,6 +262,15 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
             }
         }
         Verb::Show { id } => print_view(&keys.present(&keys.get(&id).await?), args.json)?,
+        Verb::Limits { id, limits } => {
+            let request = SetLimits {
+                rate: limits.rate.clone(),
+                quota: limits.quota(),
+            };
+            let view = keys.present(&keys.set_limits(&id, request).await?);
+            record("key.limits", view.id.clone()).await;
+            print_view(&view, args.json)?;
+        }
         Verb::Revoke { id } => {
             let view = keys.present(&keys.revoke(&id).await?);
             record("key.revoke", view.id.clone()).await;

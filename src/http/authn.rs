@@ -8,17 +8,24 @@
 //! another.
 
 use super::error::ApiError;
+use super::middleware::client_ip::ClientIp;
 use super::server::peer;
 use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::auth::Role;
 use crate::auth::lockout::Lockout;
 use crate::auth::signature::replay::{Remember, ReplayCache};
 use crate::auth::signature::{SignatureError, rfc9421, token_hash};
 use crate::auth::{
     AuthError, AuthMethod, KeyVerifier, Principal, Refusal, SessionManager, key_format,
 };
+use crate::config::RoleRates;
+use crate::limits::{self, Decision, Limiter, RateSpec, Refill};
+use crate::store::KeyQuota;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::Response;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +50,50 @@ pub struct AuthnPolicy {
     pub scheme: &'static str,
 }
 
+/// How much each caller may do.
+#[derive(Debug, Clone)]
+pub struct RatePolicy {
+    /// Default per key, by role.
+    pub roles: RoleRates,
+    /// Per address, for unauthenticated routes and failed authentication.
+    pub per_address: RateSpec,
+    /// Extra per route group.
+    pub groups: BTreeMap<String, RateSpec>,
+}
+
+/// The IETF RateLimit headers of a limited response
+/// (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` and `RateLimit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateHeaders {
+    /// `"<name>";q=<count>;w=<window seconds>`
+    pub policy: String,
+    /// `"<name>";r=<remaining>;t=<seconds until full>`
+    pub state: String,
+}
+
+impl RateHeaders {
+    fn new(name: &str, spec: &RateSpec, decision: &Decision) -> Self {
+        Self {
+            policy: format!("\"{name}\";q={};w={}", spec.count, spec.period_secs),
+            state: format!(
+                "\"{name}\";r={};t={}",
+                decision.remaining, decision.reset_secs
+            ),
+        }
+    }
+
+    /// Add the headers to `response`.
+    pub fn apply(&self, response: &mut Response) {
+        if let (Ok(policy), Ok(state)) = (
+            HeaderValue::from_str(&self.policy),
+            HeaderValue::from_str(&self.state),
+        ) {
+            response.headers_mut().insert("ratelimit-policy", policy);
+            response.headers_mut().insert("ratelimit", state);
+        }
+    }
+}
+
 /// Authenticates requests.
 pub struct Authenticator {
     /// API keys.
@@ -57,6 +108,10 @@ pub struct Authenticator {
     pub audit: AuditLog,
     /// Policy.
     pub policy: AuthnPolicy,
+    /// Counts requests.
+    pub limiter: Arc<Limiter>,
+    /// Rate limits.
+    pub rates: RatePolicy,
 }
 
 /// A refusal on its way out: the response, and what to log.
@@ -111,8 +166,13 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
 
 /// The client address and the matched route of a request, for logs and audit.
 pub fn origin(request: &Request) -> (Option<IpAddr>, Option<String>) {
+    let client = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| peer(request.extensions()).map(|a| a.ip()));
     (
-        peer(request.extensions()).map(|a| a.ip()),
+        client,
         request
             .extensions()
             .get::<MatchedPath>()
@@ -160,9 +220,152 @@ impl Authenticator {
             }
             Err(failure) => {
                 let error = self.refuse_owned(failure, client, route).await;
+                // Failed authentication counts against the address, so a flood of bad keys
+                // turns into 429s at the address limit.
+                if let Some(ip) = client
+                    && let Err((limited, _)) = self.limit_address(ip, None).await
+                {
+                    return Err(limited);
+                }
                 Err(error)
             }
         }
+    }
+
+    /// Count an authenticated request against its key's rate limit, its route group's, and
+    /// its quota.
+    pub async fn limit_key(
+        &self,
+        principal: &Principal,
+        group: &str,
+    ) -> Result<RateHeaders, (ApiError, Option<RateHeaders>)> {
+        let spec = principal
+            .rate_limit
+            .as_deref()
+            .and_then(|text| RateSpec::parse(text).ok())
+            .unwrap_or(match principal.role {
+                Role::Admin => self.rates.roles.admin,
+                Role::User => self.rates.roles.user,
+                Role::Device => self.rates.roles.device,
+            });
+        let bucket = format!("key:{}", principal.key_id);
+        let decision = self
+            .limiter
+            .check(&bucket, &spec)
+            .await
+            .map_err(|_| (ApiError::LimiterUnavailable, None))?;
+        let mut headers = RateHeaders::new("key", &spec, &decision);
+        if !decision.allowed {
+            return Err((
+                ApiError::RateLimited(Duration::from_secs(decision.retry_after_secs)),
+                Some(headers),
+            ));
+        }
+        if let Some(group_spec) = self.rates.groups.get(group) {
+            let bucket = format!("group:{group}:key:{}", principal.key_id);
+            let decision = self
+                .limiter
+                .check(&bucket, group_spec)
+                .await
+                .map_err(|_| (ApiError::LimiterUnavailable, None))?;
+            let group_headers = RateHeaders::new(group, group_spec, &decision);
+            if !decision.allowed {
+                return Err((
+                    ApiError::RateLimited(Duration::from_secs(decision.retry_after_secs)),
+                    Some(group_headers),
+                ));
+            }
+            headers = group_headers;
+        }
+        if let Some(quota) = &principal.quota {
+            self.consume_quota(principal, quota)
+                .await
+                .map_err(|e| (e, Some(headers.clone())))?;
+        }
+        Ok(headers)
+    }
+
+    async fn consume_quota(&self, principal: &Principal, quota: &KeyQuota) -> Result<(), ApiError> {
+        let Some(refill) = Refill::parse(&quota.refill) else {
+            return Ok(());
+        };
+        let now = self.sessions.clock_now();
+        let (start, end) = limits::quota::period(refill, quota.set_at, now);
+        let used = if quota.period_start == Some(start) {
+            quota.used
+        } else {
+            0
+        };
+        let counter = format!("quota:{}:{}:{}", principal.key_id, quota.set_at, start);
+        let ttl = Duration::from_secs(
+            u64::try_from(
+                end.unwrap_or(now.unix_timestamp() + 400 * 86_400) - now.unix_timestamp(),
+            )
+            .unwrap_or(0)
+                + 86_400,
+        );
+        match self
+            .limiter
+            .consume_quota(&counter, quota.limit, used, ttl)
+            .await
+        {
+            Ok(Some(remaining)) => {
+                self.verifier.note_quota_use(
+                    &principal.key_id,
+                    quota.set_at,
+                    start,
+                    quota.limit - remaining,
+                );
+                Ok(())
+            }
+            Ok(None) => {
+                self.verifier
+                    .note_quota_use(&principal.key_id, quota.set_at, start, quota.limit);
+                Err(ApiError::QuotaExhausted(
+                    end.and_then(crate::auth::keys::rfc3339),
+                ))
+            }
+            Err(_) => Err(ApiError::LimiterUnavailable),
+        }
+    }
+
+    /// Count a request from `ip` (an unauthenticated route, or failed authentication), and
+    /// against `group`'s limit when one is configured.
+    pub async fn limit_address(
+        &self,
+        ip: IpAddr,
+        group: Option<&str>,
+    ) -> Result<RateHeaders, (ApiError, Option<RateHeaders>)> {
+        let spec = self.rates.per_address;
+        let decision = self
+            .limiter
+            .check(&format!("addr:{ip}"), &spec)
+            .await
+            .map_err(|_| (ApiError::LimiterUnavailable, None))?;
+        let mut headers = RateHeaders::new("address", &spec, &decision);
+        if !decision.allowed {
+            return Err((
+                ApiError::RateLimited(Duration::from_secs(decision.retry_after_secs)),
+                Some(headers),
+            ));
+        }
+        if let Some(group) = group
+            && let Some(group_spec) = self.rates.groups.get(group)
+        {
+            let decision = self
+                .limiter
+                .check(&format!("group:{group}:addr:{ip}"), group_spec)
+                .await
+                .map_err(|_| (ApiError::LimiterUnavailable, None))?;
+            headers = RateHeaders::new(group, group_spec, &decision);
+            if !decision.allowed {
+                return Err((
+                    ApiError::RateLimited(Duration::from_secs(decision.retry_after_secs)),
+                    Some(headers),
+                ));
+            }
+        }
+        Ok(headers)
     }
 
     async fn refuse_owned(

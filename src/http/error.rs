@@ -37,6 +37,15 @@ pub enum ApiError {
     /// 429: too many failed attempts from this client; retry after the given time.
     #[error("too many failed attempts")]
     TooManyAttempts(std::time::Duration),
+    /// 429: over a rate limit.
+    #[error("rate limited")]
+    RateLimited(std::time::Duration),
+    /// 429: the key's quota is used up until `resets_at` (RFC 3339), or for good.
+    #[error("quota exhausted")]
+    QuotaExhausted(Option<String>),
+    /// 503: limits cannot be checked (Redis down with `redis_failure = "closed"`).
+    #[error("rate limiter unavailable")]
+    LimiterUnavailable,
     /// 403: authenticated, but the role lacks the permission.
     #[error("{} role required", .0.title())]
     Forbidden(Role),
@@ -122,6 +131,27 @@ impl ApiError {
                 "auth.locked_out",
                 "Too many requests".into(),
                 "Too many failed attempts; retry later".into(),
+            ),
+            ApiError::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests".into(),
+                "Rate limit exceeded; retry later".into(),
+            ),
+            ApiError::QuotaExhausted(resets_at) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exhausted",
+                "Quota exhausted".into(),
+                match resets_at {
+                    Some(at) => format!("This key has used its quota; it refills at {at}"),
+                    None => "This key has used its quota".to_owned(),
+                },
+            ),
+            ApiError::LimiterUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable".into(),
+                "Rate limits cannot be checked right now; retry shortly".into(),
             ),
             ApiError::Forbidden(role) => (
                 StatusCode::FORBIDDEN,
@@ -218,7 +248,7 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(ERROR_CODE_HEADER, HeaderValue::from_static(code));
-        if let ApiError::TooManyAttempts(wait) = &self
+        if let ApiError::TooManyAttempts(wait) | ApiError::RateLimited(wait) = &self
             && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);

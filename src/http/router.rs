@@ -1,6 +1,7 @@
 //! The whole HTTP application: every area's routes, merged, wrapped in the middleware stack.
 
 use super::error::ApiError;
+use super::middleware::client_ip::client_ip;
 use super::middleware::json_errors::json_errors;
 use super::middleware::request_id::{RequestId, request_id};
 use super::middleware::security_headers::security_headers;
@@ -22,6 +23,7 @@ use tower_http::trace::TraceLayer;
 /// Build the application.
 pub fn build(state: AppState, limits: &LimitSettings) -> Router {
     let tls = state.tls;
+    let proxies = state.proxies.clone();
     Router::new()
         .merge(routes::health::router())
         .merge(routes::whoami::router(&state))
@@ -38,21 +40,23 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
                 // 1. Request id first, so everything inside (error bodies, spans, panics)
                 //    can name it, and it is echoed on every response.
                 .layer(from_fn(request_id))
-                // 2. Security headers on whatever comes back, errors included.
+                // 2. The client address (through trusted proxies) for everything below.
+                .layer(from_fn_with_state(proxies, client_ip))
+                // 3. Security headers on whatever comes back, errors included.
                 .layer(from_fn_with_state(tls, security_headers))
-                // 3. Framework answers (405 from routing, 408, 413, panics) get our JSON shape.
+                // 4. Framework answers (405 from routing, 408, 413, panics) get our JSON shape.
                 .layer(from_fn(json_errors))
-                // 4. A panic becomes a 500 with a correlation id, not a dropped connection.
+                // 5. A panic becomes a 500 with a correlation id, not a dropped connection.
                 .layer(CatchPanicLayer::custom(on_panic))
-                // 5. One span per request, keyed by the matched route (never the raw URI,
+                // 6. One span per request, keyed by the matched route (never the raw URI,
                 //    whose query string could hold a secret).
                 .layer(TraceLayer::new_for_http().make_span_with(span))
-                // 6. A deadline on the whole request, body upload included → 408.
+                // 7. A deadline on the whole request, body upload included → 408.
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     limits.request_timeout,
                 ))
-                // 7. Body size limit, enforced while the body streams in → 413.
+                // 8. Body size limit, enforced while the body streams in → 413.
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
         )
 }

@@ -4,6 +4,8 @@ use crate::audit::AuditLog;
 use crate::auth::{KeyManager, KeyVerifier, SessionManager};
 use crate::clock::Clock;
 use crate::http::authn::Authenticator;
+use crate::http::middleware::client_ip::TrustedProxies;
+use crate::limits::Limiter;
 use crate::store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,6 +31,10 @@ pub struct AppState {
     pub tls: bool,
     /// Recent store health, so that unauthenticated health probes cannot flood the database.
     pub health: Arc<HealthCache>,
+    /// Rate limits and quotas (for health reporting; checks go through `authn`).
+    pub limiter: Arc<Limiter>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub proxies: TrustedProxies,
 }
 
 /// The result of the last store ping, reused for [`HealthCache::TTL`].

@@ -13,6 +13,10 @@ pub(super) const SQLITE: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_sessions_audit.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_key_limits.sql"),
+    ),
 ];
 
 /// Apply every migration not yet recorded in `schema_migrations`.

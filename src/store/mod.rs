@@ -8,8 +8,8 @@ mod sqlite;
 mod sqlite_sessions;
 
 pub use models::{
-    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyRecord, KeyState, NewKey,
-    NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
+    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord,
+    KeyState, NewKey, NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
 };
 
 /// Computes an audit record's hash from the previous hash, its position and its content.
@@ -73,6 +73,16 @@ pub trait Store: Send + Sync + 'static {
         retire: KeyChange,
         new: NewKey,
     ) -> Result<Option<(KeyRecord, KeyRecord)>, StoreError>;
+    /// Set a key's rate limit and quota (a new quota starts a fresh count at `at`).
+    async fn set_key_limits(
+        &self,
+        id: &str,
+        limits: &KeyLimits,
+        at: i64,
+    ) -> Result<Option<KeyRecord>, StoreError>;
+    /// Record quota use: `(key id, quota set_at, period start, used)`; ignored for a quota
+    /// that has been set again since.
+    async fn record_quota_use(&self, uses: &[(String, i64, i64, i64)]) -> Result<(), StoreError>;
     /// Record when keys were last used (batched; the newest time wins).
     async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError>;
     /// The current change revision and the ids of keys changed after `revision`.

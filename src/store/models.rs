@@ -75,6 +75,34 @@ pub struct KeyRecord {
     pub replaced_by: Option<String>,
     /// Position in the listing order, used as the pagination cursor.
     pub seq: i64,
+    /// The key's own rate limit (e.g. `"100/min"`), overriding its role's default.
+    pub rate_limit: Option<String>,
+    /// The key's usage quota, if it has one.
+    pub quota: Option<KeyQuota>,
+}
+
+/// A usage quota as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyQuota {
+    /// Uses per period.
+    pub limit: i64,
+    /// `never`, `daily` or `monthly`.
+    pub refill: String,
+    /// Unix seconds when the quota was set (starts a fresh count).
+    pub set_at: i64,
+    /// Uses counted in the period starting at `period_start`, as last flushed.
+    pub used: i64,
+    /// Unix seconds.
+    pub period_start: Option<i64>,
+}
+
+/// New limits for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLimits {
+    /// Rate limit text; `None` falls back to the role default.
+    pub rate_limit: Option<String>,
+    /// `(limit, refill)`; `None` removes the quota.
+    pub quota: Option<(i64, String)>,
 }
 
 // The hash is not secret in the way the key is, but it is a lookup token for the key: keep it
@@ -143,6 +171,8 @@ pub struct NewKey {
     pub created_at: i64,
     /// Unix seconds.
     pub expires_at: Option<i64>,
+    /// Rate limit and quota.
+    pub limits: KeyLimits,
 }
 
 /// One change to an existing key.

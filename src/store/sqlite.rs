@@ -2,8 +2,8 @@
 //! committed write survives a crash or power loss right after the response.
 
 use super::models::{
-    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyRecord, KeyState, NewKey,
-    NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
+    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord,
+    KeyState, NewKey, NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
 };
 use super::{ChainHasher, Store, StoreError, migrate, sqlite_sessions as extra};
 use async_trait::async_trait;
@@ -22,6 +22,7 @@ pub struct SqliteStore {
 
 const KEY_COLUMNS: &str = "SELECT k.seq, k.id, k.role, k.label, k.key_hash, k.metadata, k.enabled, \
      k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.replaced_by, \
+     k.rate_limit, k.quota_limit, k.quota_refill, k.quota_set_at, k.quota_used, k.quota_period_start, \
      o.id AS owner_id, o.name AS owner_name, o.kind AS owner_kind, o.created_at AS owner_created_at \
      FROM api_keys k JOIN owners o ON o.id = k.owner_id";
 
@@ -76,8 +77,9 @@ impl SqliteStore {
         let metadata = serde_json::to_string(&new.metadata)
             .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
         sqlx::query(
-            "INSERT INTO api_keys (id, owner_id, role, label, key_hash, metadata, enabled, created_at, expires_at, revision) \
-             SELECT ?, o.id, ?, ?, ?, ?, TRUE, ?, ?, ? FROM owners o WHERE o.name = ?",
+            "INSERT INTO api_keys (id, owner_id, role, label, key_hash, metadata, enabled, created_at, expires_at, revision, \
+             rate_limit, quota_limit, quota_refill, quota_set_at) \
+             SELECT ?, o.id, ?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, ?, ? FROM owners o WHERE o.name = ?",
         )
         .bind(&new.id)
         .bind(&new.role)
@@ -87,6 +89,10 @@ impl SqliteStore {
         .bind(new.created_at)
         .bind(new.expires_at)
         .bind(revision)
+        .bind(&new.limits.rate_limit)
+        .bind(new.limits.quota.as_ref().map(|q| q.0))
+        .bind(new.limits.quota.as_ref().map(|q| q.1.clone()))
+        .bind(new.limits.quota.as_ref().map(|_| new.created_at))
         .bind(&new.owner_name)
         .execute(&mut **tx)
         .await?;
@@ -161,6 +167,20 @@ fn key_from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
         replaced_by: row.try_get("replaced_by")?,
+        rate_limit: row.try_get("rate_limit")?,
+        quota: match (
+            row.try_get::<Option<i64>, _>("quota_limit")?,
+            row.try_get::<Option<String>, _>("quota_refill")?,
+        ) {
+            (Some(limit), Some(refill)) => Some(KeyQuota {
+                limit,
+                refill,
+                set_at: row.try_get::<Option<i64>, _>("quota_set_at")?.unwrap_or(0),
+                used: row.try_get("quota_used")?,
+                period_start: row.try_get("quota_period_start")?,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -291,6 +311,58 @@ impl Store for SqliteStore {
             (Some(old), Some(fresh)) => Ok(Some((old, fresh))),
             _ => Err(StoreError::Conflict("key vanished after rotation")),
         }
+    }
+
+    async fn set_key_limits(
+        &self,
+        id: &str,
+        limits: &KeyLimits,
+        at: i64,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revision = Self::next_revision(&mut tx).await?;
+        let changed = sqlx::query(
+            "UPDATE api_keys SET revision = ?, rate_limit = ?, quota_limit = ?, quota_refill = ?, quota_set_at = ?, \
+             quota_used = 0, quota_period_start = NULL WHERE id = ?",
+        )
+        .bind(revision)
+        .bind(&limits.rate_limit)
+        .bind(limits.quota.as_ref().map(|q| q.0))
+        .bind(limits.quota.as_ref().map(|q| q.1.clone()))
+        .bind(limits.quota.as_ref().map(|_| at))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        self.get_key(id).await
+    }
+
+    async fn record_quota_use(&self, uses: &[(String, i64, i64, i64)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (id, set_at, period_start, used) in uses {
+            sqlx::query(
+                "UPDATE api_keys SET quota_used = ?, quota_period_start = ? \
+                 WHERE id = ? AND quota_set_at = ? AND (quota_period_start IS NULL OR quota_period_start < ? OR quota_used < ?)",
+            )
+            .bind(used)
+            .bind(period_start)
+            .bind(id)
+            .bind(set_at)
+            .bind(period_start)
+            .bind(used)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError> {

@@ -93,7 +93,11 @@ async fn user_and_device_keys_get_403_on_every_admin_route() {
 #[tokio::test]
 async fn no_key_or_a_bad_key_gets_401_on_every_protected_route() {
     // Many failures from one address: raise the lockout threshold so 401s, not 429s, are seen.
-    let app = spawn_app_with(|s| s.auth.lockout_threshold = 1000).await;
+    let app = spawn_app_with(|s| {
+        s.auth.lockout_threshold = 1000;
+        s.limits.per_address = portcullis::limits::RateSpec::parse("1000/s").unwrap();
+    })
+    .await;
     let target = app.key_with_role("user").await;
     let forged = format!("{}x", &app.admin_key[..app.admin_key.len() - 1]);
     for key in [None, Some("nonsense"), Some(forged.as_str()), Some("")] {

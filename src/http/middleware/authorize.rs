@@ -13,7 +13,7 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// A route's requirement. Kept small: it is cloned for every request.
@@ -42,6 +42,16 @@ pub async fn authorize(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (principal, mut request) = guard.authn.authenticate(request, guard.group).await?;
+    let headers = match guard.authn.limit_key(&principal, guard.group).await {
+        Ok(headers) => headers,
+        Err((error, headers)) => {
+            let mut response = error.into_response();
+            if let Some(headers) = headers {
+                headers.apply(&mut response);
+            }
+            return Ok(response);
+        }
+    };
     if !principal.may(guard.permission) {
         let (client, route) = origin(&request);
         let client = client.map(|ip| ip.to_string());
@@ -68,5 +78,50 @@ pub async fn authorize(
         return Err(ApiError::Forbidden(guard.permission.required_role()));
     }
     request.extensions_mut().insert(principal);
-    Ok(next.run(request).await)
+    let mut response = next.run(request).await;
+    headers.apply(&mut response);
+    Ok(response)
+}
+
+/// Limits for routes without authentication (login): per address, and per route group.
+#[derive(Clone)]
+pub struct PublicLimit {
+    authn: Arc<Authenticator>,
+    group: &'static str,
+}
+
+impl PublicLimit {
+    /// Limit the routes of `group` this is mounted on.
+    pub fn new(state: &AppState, group: &'static str) -> Self {
+        Self {
+            authn: Arc::clone(&state.authn),
+            group,
+        }
+    }
+}
+
+/// Count the request against its address (and group) before the handler runs.
+pub async fn limit_public(
+    State(limit): State<PublicLimit>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (client, _) = origin(&request);
+    let Some(ip) = client else {
+        return next.run(request).await;
+    };
+    match limit.authn.limit_address(ip, Some(limit.group)).await {
+        Ok(headers) => {
+            let mut response = next.run(request).await;
+            headers.apply(&mut response);
+            response
+        }
+        Err((error, headers)) => {
+            let mut response = error.into_response();
+            if let Some(headers) = headers {
+                headers.apply(&mut response);
+            }
+            response
+        }
+    }
 }

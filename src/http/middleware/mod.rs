@@ -2,6 +2,7 @@
 //! explained, in `http::router`.
 
 pub mod authorize;
+pub mod client_ip;
 pub mod json_errors;
 pub mod request_id;
 pub mod security_headers;

@@ -31,7 +31,18 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         }
     };
     if ok {
-        (StatusCode::OK, Json(json!({ "status": "ok" })))
+        // With Redis configured, say whether limits are shared or local (fail-open).
+        match state.limiter.redis_status() {
+            None => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+            Some(redis) => (
+                StatusCode::OK,
+                Json(json!({
+                    "status": "ok",
+                    "redis": redis,
+                    "rate_limits": if redis == "ok" { "shared" } else { "local" },
+                })),
+            ),
+        }
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

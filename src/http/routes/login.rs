@@ -10,7 +10,7 @@ use crate::auth::session::SessionError;
 use crate::auth::{Permission, Principal};
 use crate::http::authn::{body_bytes, origin, session_cookie};
 use crate::http::error::ApiError;
-use crate::http::middleware::authorize::{Guard, authorize};
+use crate::http::middleware::authorize::{Guard, PublicLimit, authorize, limit_public};
 use crate::http::state::AppState;
 use crate::store::SessionScope;
 use axum::body::Bytes;
@@ -32,9 +32,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             authorize,
         )
     };
+    let limit = || from_fn_with_state(PublicLimit::new(state, "login"), limit_public);
     Router::new()
-        .route("/user/login", post(login))
-        .route("/api/login", post(login))
+        .route("/user/login", post(login).route_layer(limit()))
+        .route("/api/login", post(login).route_layer(limit()))
         .route("/user/logout", post(logout).route_layer(logout_guard()))
         .route("/api/logout", post(logout).route_layer(logout_guard()))
 }

@@ -1,0 +1,109 @@
+//! Rate limits and usage quotas: GCRA buckets and quota counters, in memory (bounded) or in
+//! Redis (shared by every node, one atomic script per check). What is limited, and how much,
+//! is decided by the HTTP layer (`http::authn`); this module only counts.
+
+pub mod gcra;
+pub mod memory;
+pub mod quota;
+pub mod redis;
+pub mod spec;
+
+pub use gcra::Decision;
+pub use quota::Refill;
+pub use spec::RateSpec;
+
+use crate::clock::Clock;
+use memory::MemoryLimiter;
+use redis::{Outcome, RedisLimiter};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The limiter cannot decide (Redis unreachable with fail-closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("rate limiter unavailable")]
+pub struct Unavailable;
+
+enum Backend {
+    Memory(MemoryLimiter),
+    Redis(RedisLimiter),
+}
+
+/// Counts requests and uses.
+pub struct Limiter {
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+}
+
+impl Limiter {
+    /// Local limits, at most about `capacity` buckets.
+    pub fn memory(capacity: usize, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            backend: Backend::Memory(MemoryLimiter::new(capacity)),
+            clock,
+        }
+    }
+
+    /// Limits shared through Redis, falling back to local ones of `capacity`.
+    pub fn redis(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        fail_open: bool,
+        capacity: usize,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, redis::RedisLimitError> {
+        let limiter = RedisLimiter::new(
+            url,
+            prefix,
+            timeout,
+            fail_open,
+            MemoryLimiter::new(capacity),
+        )?;
+        Ok(Self {
+            backend: Backend::Redis(limiter),
+            clock,
+        })
+    }
+
+    fn now_us(&self) -> i64 {
+        i64::try_from(self.clock.now().unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+    }
+
+    /// Check and count one request in bucket `key`.
+    pub async fn check(&self, key: &str, spec: &RateSpec) -> Result<Decision, Unavailable> {
+        let now = self.now_us();
+        match &self.backend {
+            Backend::Memory(memory) => Ok(memory.check(key, spec, now)),
+            Backend::Redis(redis) => match redis.check(key, spec, now).await {
+                Outcome::Decided(decision) => Ok(decision),
+                Outcome::Unavailable => Err(Unavailable),
+            },
+        }
+    }
+
+    /// Count one use of a quota counter; `Ok(None)` when exhausted.
+    pub async fn consume_quota(
+        &self,
+        counter: &str,
+        limit: i64,
+        used: i64,
+        ttl: Duration,
+    ) -> Result<Option<i64>, Unavailable> {
+        match &self.backend {
+            Backend::Memory(memory) => Ok(memory.consume_quota(counter, limit, used)),
+            Backend::Redis(redis) => match redis.consume_quota(counter, limit, used, ttl).await {
+                Outcome::Decided(remaining) => Ok(remaining),
+                Outcome::Unavailable => Err(Unavailable),
+            },
+        }
+    }
+
+    /// For `/healthz`: `None` with local limits; with Redis, whether it is reachable.
+    pub fn redis_status(&self) -> Option<&'static str> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Redis(redis) if redis.degraded() => Some("unreachable"),
+            Backend::Redis(_) => Some("ok"),
+        }
+    }
+}

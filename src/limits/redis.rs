@@ -1,0 +1,180 @@
+//! Limits shared by every node through Redis. Each check is one round trip: a Lua script
+//! (the GCRA of `gcra.rs`, or a quota counter) runs atomically on the server. The connection
+//! is a multiplexed, auto-reconnecting `ConnectionManager` with short timeouts. If Redis
+//! cannot answer, the node keeps serving with its local limiter (fail-open, the default) or
+//! refuses (fail-closed), logs it at most every 10 s, and reports it in `/healthz`.
+
+use super::gcra::{self, Decision};
+use super::memory::MemoryLimiter;
+use super::spec::RateSpec;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const RATE_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local tolerance = tonumber(ARGV[3])
+local stored = redis.call('GET', KEYS[1])
+local tat = now
+if stored then tat = math.max(tonumber(stored), now) end
+if tat - now > tolerance then return {0, tat} end
+local new = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', new), 'PX', math.ceil((new - now) / 1000) + 1000)
+return {1, tat}
+";
+
+const QUOTA_SCRIPT: &str = r"
+local limit = tonumber(ARGV[1])
+local used = tonumber(redis.call('GET', KEYS[1]) or ARGV[2])
+if used >= limit then return -1 end
+used = used + 1
+redis.call('SET', KEYS[1], used, 'PX', ARGV[3])
+return limit - used
+";
+
+/// Errors reaching Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisLimitError {
+    /// The URL is not a Redis URL.
+    #[error("invalid redis_url: {0}")]
+    Url(String),
+}
+
+/// The Redis-backed limiter with its local fallback.
+pub struct RedisLimiter {
+    connection: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    rate: redis::Script,
+    quota: redis::Script,
+    fallback: MemoryLimiter,
+    fail_open: bool,
+    degraded: AtomicBool,
+    last_warning: Mutex<Option<Instant>>,
+}
+
+/// What a Redis-backed check decided.
+pub enum Outcome<T> {
+    /// Decided (by Redis, or locally while Redis is unreachable and fail-open).
+    Decided(T),
+    /// Redis is unreachable and the policy is fail-closed.
+    Unavailable,
+}
+
+impl RedisLimiter {
+    /// Connect lazily to `url` (start-up does not wait for Redis).
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        fail_open: bool,
+        fallback: MemoryLimiter,
+    ) -> Result<Self, RedisLimitError> {
+        let client = redis::Client::open(url).map_err(|e| RedisLimitError::Url(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| RedisLimitError::Url(e.to_string()))?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_owned(),
+            timeout,
+            rate: redis::Script::new(RATE_SCRIPT),
+            quota: redis::Script::new(QUOTA_SCRIPT),
+            fallback,
+            fail_open,
+            degraded: AtomicBool::new(false),
+            last_warning: Mutex::new(None),
+        })
+    }
+
+    /// Whether the last attempt to reach Redis failed.
+    pub fn degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, err: &dyn std::fmt::Display) {
+        self.degraded.store(true, Ordering::Relaxed);
+        let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            tracing::warn!(error = %err, fail_open = self.fail_open, "redis unreachable; {}", if self.fail_open { "using local limits" } else { "refusing limited requests" });
+        }
+    }
+
+    fn recovered(&self) {
+        if self.degraded.swap(false, Ordering::Relaxed) {
+            tracing::info!("redis reachable again; limits are shared");
+        }
+    }
+
+    /// Check and count one request in bucket `key`.
+    pub async fn check(&self, key: &str, spec: &RateSpec, now_us: i64) -> Outcome<Decision> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.rate.key(format!("{}{}", self.prefix, key));
+        invocation
+            .arg(now_us)
+            .arg(spec.interval_us())
+            .arg(spec.tolerance_us());
+        let result = tokio::time::timeout(
+            self.timeout,
+            invocation.invoke_async::<(i64, i64)>(&mut connection),
+        )
+        .await;
+        match result {
+            Ok(Ok((_, tat))) => {
+                self.recovered();
+                Outcome::Decided(gcra::check(spec, Some(tat), now_us).0)
+            }
+            Ok(Err(err)) => self.fall_back(&err, || self.fallback.check(key, spec, now_us)),
+            Err(_) => self.fall_back(&"timed out", || self.fallback.check(key, spec, now_us)),
+        }
+    }
+
+    /// Count one use against a quota counter (see `MemoryLimiter::consume_quota`).
+    pub async fn consume_quota(
+        &self,
+        counter: &str,
+        limit: i64,
+        used: i64,
+        ttl: Duration,
+    ) -> Outcome<Option<i64>> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.quota.key(format!("{}{}", self.prefix, counter));
+        invocation
+            .arg(limit)
+            .arg(used)
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        let result = tokio::time::timeout(
+            self.timeout,
+            invocation.invoke_async::<i64>(&mut connection),
+        )
+        .await;
+        match result {
+            Ok(Ok(remaining)) => {
+                self.recovered();
+                Outcome::Decided((remaining >= 0).then_some(remaining))
+            }
+            Ok(Err(err)) => {
+                self.fall_back(&err, || self.fallback.consume_quota(counter, limit, used))
+            }
+            Err(_) => self.fall_back(&"timed out", || {
+                self.fallback.consume_quota(counter, limit, used)
+            }),
+        }
+    }
+
+    fn fall_back<T>(&self, err: &dyn std::fmt::Display, local: impl FnOnce() -> T) -> Outcome<T> {
+        self.failed(err);
+        if self.fail_open {
+            Outcome::Decided(local())
+        } else {
+            Outcome::Unavailable
+        }
+    }
+}
