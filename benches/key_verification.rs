@@ -46,6 +46,8 @@ fn fixture() -> Fixture {
                 label: None,
                 expires_in: None,
                 metadata: None,
+                rate: None,
+                quota: None,
             })
             .await
             .unwrap();

@@ -248,7 +248,9 @@ impl Authenticator {
                 Role::User => self.rates.roles.user,
                 Role::Device => self.rates.roles.device,
             });
-        let bucket = format!("key:{}", principal.key_id);
+        // The rate is part of the bucket name: changing a key's rate starts a fresh bucket
+        // instead of judging the new rate by the old one's schedule.
+        let bucket = format!("key:{}:{spec}", principal.key_id);
         let decision = self
             .limiter
             .check(&bucket, &spec)

@@ -11,6 +11,7 @@ mod key_lifecycle;
 mod key_management;
 mod lockout;
 mod process;
+mod rate_limits;
 mod roles;
 mod sessions;
 mod signatures;

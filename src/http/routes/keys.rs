@@ -8,9 +8,10 @@
 //! | POST | `/api/keys/{id}/revoke` | revoke for good |
 //! | POST | `/api/keys/{id}/rotate` | new key, same owner and role; optional `{"grace":"1h"}` |
 //! | POST | `/api/keys/{id}/enable`, `/disable` | switch on or off |
+//! | POST | `/api/keys/{id}/limits` | set rate limit and quota |
 
 use crate::audit::{AuditEvent, Outcome};
-use crate::auth::keys::{CreateKey, IssuedKey, KeyView};
+use crate::auth::keys::{CreateKey, IssuedKey, KeyView, SetLimits};
 use crate::auth::{Permission, Principal};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -35,6 +36,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/keys/{id}/rotate", post(rotate))
         .route("/api/keys/{id}/enable", post(enable))
         .route("/api/keys/{id}/disable", post(disable))
+        .route("/api/keys/{id}/limits", post(set_limits))
         .route_layer(from_fn_with_state(
             Guard::new(state, "keys", Permission::KeysManage),
             authorize,
@@ -174,6 +176,26 @@ async fn set_enabled(
     )
     .await;
     tracing::info!(key_id = %record.id, enabled, "key enabled flag changed");
+    Ok(Json(state.keys.present(&record)))
+}
+
+/// Set the key's rate limit and quota: `{"rate": "100/min", "quota": {"limit": 1000,
+/// "refill": "daily"}}`; a field left out is removed.
+async fn set_limits(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<SetLimits>,
+) -> Result<Json<KeyView>, ApiError> {
+    let record = state.keys.set_limits(&id, request).await?;
+    audit(
+        &state,
+        &principal,
+        "key.limits",
+        &record.id,
+        "key limits changed",
+    )
+    .await;
     Ok(Json(state.keys.present(&record)))
 }
 

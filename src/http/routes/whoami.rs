@@ -1,9 +1,10 @@
 //! `GET /api/whoami`: who the presented key belongs to. Any valid key may ask.
 
-use crate::auth::keys::rfc3339;
+use crate::auth::keys::{QuotaView, quota_view, rfc3339};
 use crate::auth::{KeySource, Permission, Principal, Role};
 use crate::http::middleware::authorize::{Guard, authorize};
 use crate::http::state::AppState;
+use axum::extract::State;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,9 +32,18 @@ struct Identity<'a> {
     expires_at: Option<String>,
     source: KeySource,
     permissions: Vec<&'static str>,
+    rate_limit: Option<&'a str>,
+    quota: Option<QuotaView>,
 }
 
-async fn whoami(principal: Principal) -> Response {
+async fn whoami(State(state): State<AppState>, principal: Principal) -> Response {
+    let quota = principal.quota.as_ref().and_then(|q| {
+        quota_view(
+            q,
+            state.verifier.pending_quota(&principal.key_id),
+            state.clock.now(),
+        )
+    });
     Json(Identity {
         owner: &principal.owner,
         owner_id: &principal.owner_id,
@@ -47,6 +57,8 @@ async fn whoami(principal: Principal) -> Response {
             .iter()
             .map(|p| p.as_str())
             .collect(),
+        rate_limit: principal.rate_limit.as_deref(),
+        quota,
     })
     .into_response()
 }

@@ -1,0 +1,503 @@
+//! Rate limits and quotas: one suite run against the in-memory backend and against Redis
+//! (`PORTCULLIS_TEST_REDIS_URL`; when unset the Redis half says so on stderr and passes).
+
+use crate::helpers::*;
+use portcullis::auth::EnvKeys;
+use portcullis::config::Settings;
+use portcullis::limits::RateSpec;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Memory,
+    Redis,
+}
+
+fn redis_url() -> Option<String> {
+    std::env::var("PORTCULLIS_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Written past the test harness's capture, so a skipped suite is visible in `cargo test`.
+fn say_skipped(test: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "NOT RUN: {test} on Redis — set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run it"
+    );
+}
+
+fn rate(text: &str) -> RateSpec {
+    RateSpec::parse(text).unwrap()
+}
+
+/// An app on `backend`, or `None` (after saying so) when Redis is not configured.
+async fn app_on(
+    backend: Backend,
+    test: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    app_with_env(
+        backend,
+        test,
+        &format!("pctest:{}:", uuid::Uuid::new_v4().simple()),
+        EnvKeys::none(),
+        configure,
+    )
+    .await
+}
+
+async fn app_with_env(
+    backend: Backend,
+    test: &str,
+    prefix: &str,
+    env: EnvKeys,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    let url = match backend {
+        Backend::Memory => None,
+        Backend::Redis => match redis_url() {
+            Some(url) => Some(url),
+            None => {
+                say_skipped(test);
+                return None;
+            }
+        },
+    };
+    let prefix = prefix.to_owned();
+    Some(
+        spawn_app_full(
+            move |s| {
+                s.storage.redis_url = url;
+                s.limits.redis_prefix = prefix;
+                s.auth.lockout_threshold = 1000;
+                configure(s);
+            },
+            env,
+        )
+        .await,
+    )
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod in_memory {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Memory).await; })*
+        }
+        mod on_redis {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Redis).await; })*
+        }
+    };
+}
+
+on_both_backends!(
+    a_key_over_its_rate_gets_429_with_retry_after_and_ratelimit_headers,
+    the_role_default_applies_to_keys_without_their_own_rate,
+    failed_authentication_counts_against_the_address,
+    a_route_group_limit_applies_per_address_on_login,
+    a_quota_counts_down_to_429_and_refills_the_next_day,
+    forwarded_addresses_count_only_through_trusted_proxies,
+);
+
+async fn a_key_over_its_rate_gets_429_with_retry_after_and_ratelimit_headers(backend: Backend) {
+    let Some(app) = app_on(backend, "key rate limit", |_| {}).await else {
+        return;
+    };
+    let limited = app
+        .create_key(json!({"owner": "App 1", "role": "user", "rate": "3/min"}))
+        .await;
+    let other = app
+        .create_key(json!({"owner": "App 2", "role": "user"}))
+        .await;
+    for remaining in [2, 1, 0] {
+        let response = app.get("/api/whoami", Some(&limited.key)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["ratelimit-policy"], "\"key\";q=3;w=60");
+        assert_eq!(
+            response.headers()["ratelimit"].to_str().unwrap(),
+            format!("\"key\";r={remaining};t={}", 20 * (3 - remaining))
+        );
+    }
+    let response = app.get("/api/whoami", Some(&limited.key)).await;
+    assert_eq!(response.headers()["retry-after"], "20");
+    assert_eq!(response.headers()["ratelimit"], "\"key\";r=0;t=60");
+    assert_eq!(response.headers()["x-error-code"], "rate_limited");
+    assert_error(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        "Rate limit exceeded; retry later",
+    )
+    .await;
+    // Another caller is untouched (seed 003: throttle one caller, not the others).
+    assert_eq!(
+        app.get("/api/whoami", Some(&other.key)).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance(Duration::from_secs(20));
+    assert_eq!(
+        app.get("/api/whoami", Some(&limited.key)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/whoami", Some(&limited.key)).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn the_role_default_applies_to_keys_without_their_own_rate(backend: Backend) {
+    let Some(app) = app_on(backend, "role default rate", |s| {
+        s.limits.roles.device = rate("2/min")
+    })
+    .await
+    else {
+        return;
+    };
+    let device = app.key_with_role("device").await;
+    let user = app.key_with_role("user").await;
+    assert_eq!(
+        app.get("/api/whoami", Some(&device.key)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/whoami", Some(&device.key)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/whoami", Some(&device.key)).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        app.get("/api/whoami", Some(&user.key)).await.status(),
+        StatusCode::OK
+    );
+    // A key's own rate overrides its role's.
+    let response = app
+        .post_json(
+            &format!("/api/keys/{}/limits", device.id),
+            Some(&app.admin_key),
+            &json!({"rate": "100/min"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["rate_limit"],
+        "100/min"
+    );
+    assert_eq!(
+        app.get("/api/whoami", Some(&device.key)).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn failed_authentication_counts_against_the_address(backend: Backend) {
+    let Some(app) = app_on(backend, "address limit", |s| {
+        s.limits.per_address = rate("3/min")
+    })
+    .await
+    else {
+        return;
+    };
+    for _ in 0..3 {
+        assert_401(app.get("/api/whoami", Some("pcl_aaaaaaaaaaaa_nope")).await).await;
+    }
+    let response = app.get("/api/whoami", Some("pcl_aaaaaaaaaaaa_nope")).await;
+    assert_eq!(response.headers()["retry-after"], "20");
+    assert_error(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        "Rate limit exceeded; retry later",
+    )
+    .await;
+    // A valid key is limited by key, not by address.
+    assert_eq!(
+        app.get("/api/whoami", Some(&app.admin_key)).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn a_route_group_limit_applies_per_address_on_login(backend: Backend) {
+    let Some(app) = app_on(backend, "route group limit", |s| {
+        s.limits.groups.insert("login".into(), rate("2/min"));
+    })
+    .await
+    else {
+        return;
+    };
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user"}))
+        .await;
+    let body = json!({"username": "user1", "key": key.key});
+    let login = || app.post_json("/user/login", None, &body);
+    let first = login().await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["ratelimit-policy"], "\"login\";q=2;w=60");
+    assert_eq!(login().await.status(), StatusCode::OK);
+    let third = login().await;
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(third.headers()["retry-after"], "30");
+}
+
+async fn a_quota_counts_down_to_429_and_refills_the_next_day(backend: Backend) {
+    let Some(app) = app_on(backend, "quota", |_| {}).await else {
+        return;
+    };
+    let key = app
+        .create_key(
+            json!({"owner": "App 1", "role": "user", "quota": {"limit": 2, "refill": "daily"}}),
+        )
+        .await;
+    assert_eq!(key.body["quota"]["remaining"], 2);
+    let who: Value = app
+        .get("/api/whoami", Some(&key.key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["quota"]["remaining"], 1);
+    assert_eq!(who["quota"]["limit"], 2);
+    assert_eq!(
+        app.get("/api/whoami", Some(&key.key)).await.status(),
+        StatusCode::OK
+    );
+    let response = app.get("/api/whoami", Some(&key.key)).await;
+    let resets_at = who["quota"]["resets_at"].as_str().unwrap().to_owned();
+    assert!(resets_at.ends_with("T00:00:00Z"), "{resets_at}");
+    assert_error(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Quota exhausted",
+        &format!("This key has used its quota; it refills at {resets_at}"),
+    )
+    .await;
+    let shown: Value = app
+        .get(&format!("/api/keys/{}", key.id), Some(&app.admin_key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["quota"]["remaining"], 0);
+    app.clock.advance(Duration::from_secs(86_400));
+    assert_eq!(
+        app.get("/api/whoami", Some(&key.key)).await.status(),
+        StatusCode::OK
+    );
+    // Setting a quota again starts a fresh count.
+    let response = app
+        .post_json(
+            &format!("/api/keys/{}/limits", key.id),
+            Some(&app.admin_key),
+            &json!({"quota": {"limit": 1}}),
+        )
+        .await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["quota"],
+        json!({"limit": 1, "refill": "never", "remaining": 1, "resets_at": null})
+    );
+    assert_eq!(
+        app.get("/api/whoami", Some(&key.key)).await.status(),
+        StatusCode::OK
+    );
+    let response = app.get("/api/whoami", Some(&key.key)).await;
+    assert_error(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Quota exhausted",
+        "This key has used its quota",
+    )
+    .await;
+}
+
+async fn forwarded_addresses_count_only_through_trusted_proxies(backend: Backend) {
+    let Some(app) = app_on(backend, "trusted proxies", |s| {
+        s.limits.per_address = rate("2/min");
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let bad = |xff: &'static str| {
+        app.client
+            .get(app.url("/api/whoami"))
+            .header("X-API-Key", "nope-nope-nope")
+            .header("X-Forwarded-For", xff)
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            bad("203.0.113.1").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        bad("203.0.113.1").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same proxy has its own budget.
+    assert_eq!(
+        bad("203.0.113.2").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // A client spoofing an extra hop is still counted by the right-most untrusted entry.
+    assert_eq!(
+        bad("198.51.100.7, 203.0.113.1").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = spawn_app_with(|s| {
+        s.limits.per_address = rate("2/min");
+        s.auth.lockout_threshold = 1000;
+    })
+    .await;
+    for (i, expected) in [
+        StatusCode::UNAUTHORIZED,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // A fresh spoofed address each time does not buy a fresh budget.
+        let response = app
+            .client
+            .get(app.url("/api/whoami"))
+            .header("X-API-Key", "nope-nope-nope")
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_redis_share_the_limit() {
+    let Some(url) = redis_url() else {
+        say_skipped("two nodes share the limit");
+        return;
+    };
+    const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
+    let env = || EnvKeys::from_lookup(|n| (n == "ADMIN_API_KEY").then(|| KEY.to_owned())).unwrap();
+    let configure = |s: &mut Settings| s.limits.roles.admin = rate("4/min");
+    let a = app_with_env(Backend::Redis, "two nodes", &prefix, env(), configure)
+        .await
+        .unwrap();
+    let b = app_with_env(Backend::Redis, "two nodes", &prefix, env(), configure)
+        .await
+        .unwrap();
+    let _ = url;
+    for node in [&a, &b, &a, &b] {
+        assert_eq!(
+            node.get("/api/whoami", Some(KEY)).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        a.get("/api/whoami", Some(KEY)).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        b.get("/api/whoami", Some(KEY)).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_open_to_local_limits_and_says_so() {
+    let app = spawn_app_with(|s| {
+        s.storage.redis_url = Some("redis://127.0.0.1:1".into());
+        s.limits.redis_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let key = app
+        .create_key(json!({"owner": "App 1", "role": "user", "rate": "2/min"}))
+        .await;
+    assert_eq!(
+        app.get("/api/whoami", Some(&key.key)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/whoami", Some(&key.key)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/whoami", Some(&key.key)).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "local limits still apply"
+    );
+    app.clock.advance(Duration::from_secs(2)); // let the health cache expire
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let health: Value = app.get("/healthz", None).await.json().await.unwrap();
+    assert_eq!(
+        health,
+        json!({"status": "ok", "redis": "unreachable", "rate_limits": "local"})
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_with_fail_closed_refuses_with_503() {
+    let app = spawn_app_with(|s| {
+        s.storage.redis_url = Some("redis://127.0.0.1:1".into());
+        s.limits.redis_timeout = Duration::from_millis(200);
+        s.limits.redis_failure = portcullis::config::RedisFailure::Closed;
+    })
+    .await;
+    let response = app.get("/api/whoami", Some(&app.admin_key)).await;
+    assert_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service unavailable",
+        "Rate limits cannot be checked right now; retry shortly",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_limits_are_refused_with_400() {
+    let app = spawn_app().await;
+    let key = app.key_with_role("user").await;
+    for (body, message) in [
+        (
+            json!({"rate": "lots"}),
+            "rate: `lots` is not a rate such as \"100/min\", \"10/s burst 20\" or \"5000/day\"",
+        ),
+        (
+            json!({"quota": {"limit": 0}}),
+            "quota.limit must be between 1 and 10^12",
+        ),
+    ] {
+        let response = app
+            .post_json(
+                &format!("/api/keys/{}/limits", key.id),
+                Some(&app.admin_key),
+                &body,
+            )
+            .await;
+        assert_error(response, StatusCode::BAD_REQUEST, "Bad request", message).await;
+    }
+    let response = app
+        .post_json(
+            &format!("/api/keys/{}/limits", key.id),
+            Some(&app.admin_key),
+            &json!({"quota": {"limit": 5, "refill": "hourly"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = app
+        .post_json(
+            "/api/keys",
+            Some(&app.admin_key),
+            &json!({"owner": "x", "role": "user", "rate": "0/s"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
