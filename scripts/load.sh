@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Load comparison: GET /api/whoami with a valid key against GET /healthz (no auth), on a
-# release build listening on 127.0.0.1 only. Target: whoami >= 80% of healthz throughput.
+# Load comparison on a release build listening on 127.0.0.1 only:
+#   GET /healthz (no auth)  vs  GET /api/whoami with a key, with rate limits on (a key whose
+#   rate is never reached, so every request pays for the check), off, and on Redis.
+# Target: the authenticated route reaches >= 80% of the unauthenticated one's throughput.
 #
 # Usage: scripts/load.sh [duration, default 10s] [connections, default 32]
-# Needs wrk (Debian: apt-get install wrk). Stops by itself; touches only 127.0.0.1.
+# Needs wrk (Debian: apt-get install wrk). The Redis case runs when redis-cli can reach
+# 127.0.0.1:6379. Stops by itself; touches only 127.0.0.1.
 set -euo pipefail
 duration="${1:-10s}"
 connections="${2:-32}"
@@ -12,20 +15,34 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/portcullis"
 work="$(mktemp -d)"
-cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 cd "$work"
-# Logs at warn so the log writer is not what is measured.
-PORTCULLIS_LOGGING__LEVEL=warn "$bin" serve --port 0 > out.txt 2> err.txt &
-pid=$!
-for _ in $(seq 50); do grep -q listening out.txt 2>/dev/null && break; sleep 0.1; done
-url="$(sed -n 's/^portcullis listening on //p' out.txt)"
-key="$("$bin" keys create --owner load-test --role user 2>/dev/null)"
+
+start() {  # start the server with extra environment "$@"; sets $url
+  [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
+  rm -f out.txt
+  env PORTCULLIS_LOGGING__LEVEL=warn "$@" "$bin" serve --port 0 > out.txt 2> err.txt &
+  pid=$!
+  for _ in $(seq 50); do grep -q listening out.txt 2>/dev/null && break; sleep 0.1; done
+  url="$(sed -n 's/^portcullis listening on //p' out.txt)"
+}
 run() { wrk -t2 -c"$connections" -d"$duration" "$@" | awk '/Requests\/sec/ {print $2}'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+
+start
+key="$("$bin" keys create --owner load-test --role user --rate "1000000/s" 2>/dev/null)"
 run "$url/healthz" >/dev/null  # warm-up
 health="$(run "$url/healthz")"
-whoami="$(run -H "X-API-Key: $key" "$url/api/whoami")"
-ratio="$(awk -v a="$whoami" -v b="$health" 'BEGIN { printf "%.0f", 100 * a / b }')"
-echo "GET /healthz            ${health} req/s"
-echo "GET /api/whoami (key)   ${whoami} req/s"
-echo "authenticated / unauthenticated: ${ratio}%"
+limited="$(run -H "X-API-Key: $key" "$url/api/whoami")"
+start PORTCULLIS_LIMITS__ENABLED=false
+unlimited="$(run -H "X-API-Key: $key" "$url/api/whoami")"
+echo "GET /healthz                          ${health} req/s"
+echo "GET /api/whoami, limits on (memory)   ${limited} req/s  ($(pct "$limited" "$health") of healthz)"
+echo "GET /api/whoami, limits off           ${unlimited} req/s  ($(pct "$unlimited" "$health") of healthz)"
+if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  start PORTCULLIS_STORAGE__REDIS_URL=redis://127.0.0.1:6379 PORTCULLIS_LIMITS__REDIS_PREFIX="pcload:$$:"
+  redis_limited="$(run -H "X-API-Key: $key" "$url/api/whoami")"
+  echo "GET /api/whoami, limits on Redis      ${redis_limited} req/s  ($(pct "$redis_limited" "$health") of healthz)"
+fi

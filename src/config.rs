@@ -238,6 +238,8 @@ pub struct LimitSettings {
     /// Time a client has to send request headers, and to stay idle between requests.
     #[serde(with = "human_duration")]
     pub header_read_timeout: Duration,
+    /// Turn rate limits and quotas off entirely (e.g. when a gateway in front limits).
+    pub enabled: bool,
     /// Default rate per key, by role.
     pub roles: RoleRates,
     /// Rate per client address for unauthenticated routes and failed authentication.
@@ -303,6 +305,7 @@ impl Default for LimitSettings {
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(30),
+            enabled: true,
             roles: RoleRates::default(),
             per_address: RateSpec {
                 count: 60,

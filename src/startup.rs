@@ -126,6 +126,7 @@ impl Application {
                 roles: limits.roles.clone(),
                 per_address: limits.per_address,
                 groups: limits.groups.clone(),
+                enabled: limits.enabled,
             },
             verifier: Arc::clone(&verifier),
             sessions: sessions.clone(),

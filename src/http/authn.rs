@@ -59,6 +59,8 @@ pub struct RatePolicy {
     pub per_address: RateSpec,
     /// Extra per route group.
     pub groups: BTreeMap<String, RateSpec>,
+    /// When false, nothing is counted.
+    pub enabled: bool,
 }
 
 /// The IETF RateLimit headers of a limited response
@@ -238,7 +240,10 @@ impl Authenticator {
         &self,
         principal: &Principal,
         group: &str,
-    ) -> Result<RateHeaders, (ApiError, Option<RateHeaders>)> {
+    ) -> Result<Option<RateHeaders>, (ApiError, Option<RateHeaders>)> {
+        if !self.rates.enabled {
+            return Ok(None);
+        }
         let spec = principal
             .rate_limit
             .as_deref()
@@ -284,7 +289,7 @@ impl Authenticator {
                 .await
                 .map_err(|e| (e, Some(headers.clone())))?;
         }
-        Ok(headers)
+        Ok(Some(headers))
     }
 
     async fn consume_quota(&self, principal: &Principal, quota: &KeyQuota) -> Result<(), ApiError> {
@@ -337,7 +342,10 @@ impl Authenticator {
         &self,
         ip: IpAddr,
         group: Option<&str>,
-    ) -> Result<RateHeaders, (ApiError, Option<RateHeaders>)> {
+    ) -> Result<Option<RateHeaders>, (ApiError, Option<RateHeaders>)> {
+        if !self.rates.enabled {
+            return Ok(None);
+        }
         let spec = self.rates.per_address;
         let decision = self
             .limiter
@@ -367,7 +375,7 @@ impl Authenticator {
                 ));
             }
         }
-        Ok(headers)
+        Ok(Some(headers))
     }
 
     async fn refuse_owned(

@@ -79,7 +79,9 @@ pub async fn authorize(
     }
     request.extensions_mut().insert(principal);
     let mut response = next.run(request).await;
-    headers.apply(&mut response);
+    if let Some(headers) = headers {
+        headers.apply(&mut response);
+    }
     Ok(response)
 }
 
@@ -113,7 +115,9 @@ pub async fn limit_public(
     match limit.authn.limit_address(ip, Some(limit.group)).await {
         Ok(headers) => {
             let mut response = next.run(request).await;
-            headers.apply(&mut response);
+            if let Some(headers) = headers {
+                headers.apply(&mut response);
+            }
             response
         }
         Err((error, headers)) => {
