@@ -96,7 +96,13 @@ impl Application {
             auth.session_ttl,
             auth.single_session,
         );
-        let tls = false;
+        // TLS is terminated in front of us when the public URL is https: cookies get `Secure`
+        // and responses carry HSTS, as they would with TLS served here.
+        let tls = settings
+            .server
+            .base_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"));
         let window = i64::try_from(auth.signature_window.as_secs()).unwrap_or(i64::MAX);
         let scheme = match &settings.server.base_url {
             Some(url) if url.starts_with("https://") => "https",

@@ -376,6 +376,16 @@ impl KeyManager {
             .await?
             .ok_or(KeyError::NotFound)?;
         self.invalidate(id);
+        if !enabled {
+            // Re-enabling must not bring back sessions that may have been taken meanwhile.
+            self.store
+                .end_sessions(
+                    &SessionScope::Key(id.to_owned()),
+                    self.clock.unix(),
+                    "key disabled",
+                )
+                .await?;
+        }
         Ok(record)
     }
 
@@ -393,7 +403,15 @@ impl KeyManager {
             KeyState::Expired => {
                 return Err(KeyError::Conflict("an expired key cannot be rotated"));
             }
-            KeyState::Active | KeyState::Disabled => {}
+            KeyState::Disabled => {
+                return Err(KeyError::Conflict(
+                    "a disabled key cannot be rotated; enable it first",
+                ));
+            }
+            KeyState::Active => {}
+        }
+        if old.replaced_by.is_some() {
+            return Err(KeyError::Conflict("this key has already been rotated"));
         }
         let retire = match grace {
             Some(text) => KeyChange::ExpireBy(now + parse_lifetime("grace", text)?),
@@ -420,7 +438,9 @@ impl KeyManager {
             Ok(Some(pair)) => pair,
             Ok(None) => return Err(KeyError::NotFound),
             Err(StoreError::Conflict(_)) => {
-                return Err(KeyError::Conflict("a revoked key cannot be rotated"));
+                return Err(KeyError::Conflict(
+                    "a revoked or already rotated key cannot be rotated",
+                ));
             }
             Err(err) => return Err(err.into()),
         };

@@ -4,8 +4,10 @@
 //!
 //! A username lockout does not apply from an address that recently logged in successfully as
 //! that user, so an attacker hammering a username from elsewhere cannot lock the real user
-//! out. Both tables are bounded: under a flood of distinct addresses or usernames the oldest
-//! unlocked entries are evicted first.
+//! out. IPv6 clients are counted per /64, since one host usually owns a whole /64. Both
+//! tables are bounded: when one is full, stale entries are swept, then an unlocked entry
+//! (from a small random sample) is evicted, and only if none is found an arbitrary one.
+//! Escalation decays: a lockout that ended more than a window ago is forgotten.
 
 use crate::clock::Clock;
 use std::collections::HashMap;
@@ -70,6 +72,7 @@ impl Lockout {
     /// `Err(retry_after)` if `address` (or `username`, from an address it does not trust) is
     /// locked out now.
     pub fn check(&self, address: IpAddr, username: Option<&str>) -> Result<(), Duration> {
+        let address = group(address);
         let now = now_ms(&*self.clock);
         let remaining =
             |entry: &Entry| (entry.locked_until_ms > now).then(|| entry.locked_until_ms - now);
@@ -90,6 +93,7 @@ impl Lockout {
 
     /// Count a failure.
     pub fn failure(&self, address: IpAddr, username: Option<&str>) {
+        let address = group(address);
         let now = now_ms(&*self.clock);
         self.bump(&self.addresses, address, now);
         if let Some(name) = username {
@@ -97,12 +101,15 @@ impl Lockout {
         }
     }
 
-    /// A success clears the address's count and makes it trusted for the username.
+    /// A success makes the address trusted for the username and clears that username's count.
+    /// The address's own count is kept: logging in to one's own account must not reset the
+    /// budget for guessing someone else's.
     pub fn success(&self, address: IpAddr, username: Option<&str>) {
-        lock(&self.addresses).remove(&address);
+        let address = group(address);
         if let Some(name) = username {
             let mut users = lock(&self.usernames);
             if let Some(entry) = users.get_mut(name) {
+                entry.failures = 0;
                 if !entry.trusted.contains(&address) {
                     if entry.trusted.len() >= 8 {
                         entry.trusted.remove(0);
@@ -145,6 +152,9 @@ impl Lockout {
         if now - entry.window_start_ms > window && entry.locked_until_ms <= now {
             entry.failures = 0;
             entry.window_start_ms = now;
+            if now - entry.locked_until_ms > window {
+                entry.lockouts = 0;
+            }
         }
         entry.failures += 1;
         if entry.failures >= self.policy.threshold {
@@ -178,10 +188,16 @@ impl Lockout {
                         || !e.trusted.is_empty()
                 });
             }
-            if map.len() >= self.policy.capacity
-                && let Some(victim) = map.keys().next().cloned()
-            {
-                map.remove(&victim);
+            if map.len() >= self.policy.capacity {
+                let victim = map
+                    .iter()
+                    .take(8)
+                    .find(|(_, e)| e.locked_until_ms <= now)
+                    .or_else(|| map.iter().next())
+                    .map(|(k, _)| k.clone());
+                if let Some(victim) = victim {
+                    map.remove(&victim);
+                }
             }
         }
         map.insert(key, entry);
@@ -190,6 +206,17 @@ impl Lockout {
     /// Entries held (addresses, usernames), for tests and metrics.
     pub fn sizes(&self) -> (usize, usize) {
         (lock(&self.addresses).len(), lock(&self.usernames).len())
+    }
+}
+
+/// The unit counted: an IPv4 address, or an IPv6 /64 (IPv4-mapped addresses as IPv4).
+pub fn group(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        },
     }
 }
 
@@ -252,6 +279,37 @@ mod tests {
         }
         assert!(lockout.check(B, Some("alice")).is_err());
         assert!(lockout.check(A, Some("alice")).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let clock = Arc::new(ManualClock::new());
+        let lockout = Lockout::new(policy(), clock);
+        for i in 1..=3u16 {
+            let ip: IpAddr = format!("2001:db8::{i:x}").parse().unwrap();
+            lockout.failure(ip, None);
+        }
+        assert!(
+            lockout
+                .check("2001:db8::ffff".parse().unwrap(), None)
+                .is_err()
+        );
+        assert!(
+            lockout
+                .check("2001:db8:0:1::1".parse().unwrap(), None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn logging_in_does_not_reset_the_address_budget() {
+        let clock = Arc::new(ManualClock::new());
+        let lockout = Lockout::new(policy(), clock);
+        lockout.failure(A, Some("bob"));
+        lockout.failure(A, Some("bob"));
+        lockout.success(A, Some("mallory"));
+        lockout.failure(A, Some("bob"));
+        assert!(lockout.check(A, None).is_err());
     }
 
     #[test]

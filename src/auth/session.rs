@@ -73,7 +73,7 @@ pub struct Login {
     /// The stored session.
     pub record: SessionRecord,
     /// CSRF token for cookie-authenticated requests.
-    pub csrf: String,
+    pub csrf: SecretString,
     /// Sessions ended by the one-session rule.
     pub superseded: Vec<String>,
     /// The key's principal.
@@ -91,16 +91,16 @@ impl std::fmt::Debug for SessionKey {
 }
 
 impl SessionKey {
-    /// From raw bytes.
-    pub fn new(bytes: [u8; 32]) -> Self {
-        Self(Arc::new(Zeroizing::new(bytes)))
+    /// From raw bytes, taken over without a copy left behind.
+    pub fn new(bytes: Zeroizing<[u8; 32]>) -> Self {
+        Self(Arc::new(bytes))
     }
 
     /// From 64 hex characters.
     pub fn from_hex(text: &str) -> Option<Self> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(text.trim(), &mut bytes[..]).ok()?;
-        Some(Self::new(*bytes))
+        Some(Self::new(bytes))
     }
 
     /// Read `path`, or create it with a fresh random key (mode 0600).
@@ -122,9 +122,9 @@ impl SessionKey {
                     .create_new(true)
                     .mode(0o600)
                     .open(path)?;
-                file.write_all(hex::encode(&bytes[..]).as_bytes())?;
+                file.write_all(Zeroizing::new(hex::encode(&bytes[..])).as_bytes())?;
                 file.sync_all()?;
-                Ok(Self::new(*bytes))
+                Ok(Self::new(bytes))
             }
             Err(err) => Err(err),
         }
@@ -215,7 +215,7 @@ impl SessionManager {
             .await?;
         Ok(Login {
             token: self.token_for(&record),
-            csrf: self.csrf_for(&record.id),
+            csrf: SecretString::new(self.csrf_for(&record.id)),
             record,
             superseded,
             principal,

@@ -91,6 +91,8 @@ pub struct KeyVerifier {
     lookups: Semaphore,
     last_used: Mutex<HashMap<String, i64>>,
     quota_used: Mutex<HashMap<String, (i64, i64, i64)>>,
+    /// Bumped by every invalidation: a look-up that raced with one must not cache its result.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for KeyVerifier {
@@ -118,6 +120,7 @@ impl KeyVerifier {
             lookups: Semaphore::new(settings.max_concurrent_lookups),
             last_used: Mutex::new(HashMap::new()),
             quota_used: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -209,14 +212,23 @@ impl KeyVerifier {
         if self.unknown.get(id).is_some() {
             return Err(AuthError::Refused(Refusal::Unknown));
         }
-        match self.store.get_key(id).await? {
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let found = self.store.get_key(id).await?;
+        // If a key changed while we read, what we read may be stale: use it for this request
+        // only (it was current when read) and let the next one read again.
+        let cache = self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation;
+        match found {
             Some(record) => {
                 let record = Arc::new(record);
-                self.known.insert(id.to_owned(), Arc::clone(&record));
+                if cache {
+                    self.known.insert(id.to_owned(), Arc::clone(&record));
+                }
                 Ok(record)
             }
             None => {
-                self.unknown.insert(id.to_owned(), ());
+                if cache {
+                    self.unknown.insert(id.to_owned(), ());
+                }
                 Err(AuthError::Refused(Refusal::Unknown))
             }
         }
@@ -224,6 +236,8 @@ impl KeyVerifier {
 
     /// Forget what is cached about `id`, so the next request reads the store.
     pub fn invalidate(&self, id: &str) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.known.remove(id);
         self.unknown.remove(id);
     }
@@ -255,20 +269,43 @@ impl KeyVerifier {
     }
 
     /// Write pending last-used times and quota use to the store.
+    ///
+    /// Entries are copied, written, and only then forgotten (if unchanged meanwhile), so a
+    /// reader never sees a use that is neither pending nor stored.
     pub async fn flush_last_used(&self) -> Result<(), StoreError> {
-        let batch: Vec<(String, i64)> = {
-            let mut pending = self.lock_last_used();
-            pending.drain().collect()
-        };
+        let batch: Vec<(String, i64)> = self
+            .lock_last_used()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         self.store.record_key_use(&batch).await?;
-        let quotas: Vec<(String, i64, i64, i64)> = {
-            let mut pending = self.quota_used.lock().unwrap_or_else(|p| p.into_inner());
-            pending
-                .drain()
-                .map(|(id, (a, b, c))| (id, a, b, c))
-                .collect()
-        };
-        self.store.record_quota_use(&quotas).await
+        {
+            let mut pending = self.lock_last_used();
+            for (id, at) in &batch {
+                if pending.get(id) == Some(at) {
+                    pending.remove(id);
+                }
+            }
+        }
+        let quotas: Vec<(String, (i64, i64, i64))> = self
+            .quota_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let rows: Vec<(String, i64, i64, i64)> = quotas
+            .iter()
+            .map(|(id, (a, b, c))| (id.clone(), *a, *b, *c))
+            .collect();
+        self.store.record_quota_use(&rows).await?;
+        let mut pending = self.quota_used.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, value) in &quotas {
+            if pending.get(id) == Some(value) {
+                pending.remove(id);
+            }
+        }
+        Ok(())
     }
 
     /// Invalidate keys changed after `revision` by any process; returns the new revision.

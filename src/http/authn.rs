@@ -12,7 +12,7 @@ use super::middleware::client_ip::ClientIp;
 use super::server::peer;
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::auth::Role;
-use crate::auth::lockout::Lockout;
+use crate::auth::lockout::{Lockout, group as ip_group};
 use crate::auth::signature::replay::{Remember, ReplayCache};
 use crate::auth::signature::{SignatureError, rfc9421, token_hash};
 use crate::auth::{
@@ -122,6 +122,8 @@ struct Failure {
     reason: String,
     kind: &'static str,
     key_prefix: Option<String>,
+    /// Whether this looks like guessing a secret (counts towards a lockout).
+    guess: bool,
 }
 
 impl Failure {
@@ -131,11 +133,19 @@ impl Failure {
             reason: reason.as_str().to_owned(),
             kind: "auth.failure",
             key_prefix,
+            guess: matches!(
+                reason,
+                Refusal::Unknown | Refusal::WrongSecret | Refusal::BadChecksum | Refusal::Malformed
+            ),
         }
     }
 
     fn signature(err: SignatureError) -> Self {
         Self {
+            guess: matches!(
+                err,
+                SignatureError::Invalid | SignatureError::UnknownSession
+            ),
             reason: err.to_string(),
             error: ApiError::Signature(err),
             kind: "signature.failure",
@@ -147,6 +157,7 @@ impl Failure {
         match err {
             AuthError::Refused(reason) => Self::refused(reason, key_prefix),
             AuthError::Store(err) => Self {
+                guess: false,
                 error: err.into(),
                 reason: "store".into(),
                 kind: "",
@@ -206,6 +217,7 @@ impl Authenticator {
                 {
                     self.refuse(
                         Failure {
+                            guess: false,
                             error: ApiError::SignatureRequired,
                             reason: "signature_required".into(),
                             kind: "signature.failure",
@@ -221,15 +233,15 @@ impl Authenticator {
                 Ok((principal, request))
             }
             Err(failure) => {
-                let error = self.refuse_owned(failure, client, route).await;
-                // Failed authentication counts against the address, so a flood of bad keys
-                // turns into 429s at the address limit.
+                // Failed authentication counts against the address first, so a flood of bad
+                // keys turns into 429s at the address limit — without a log line or an audit
+                // record for each.
                 if let Some(ip) = client
                     && let Err((limited, _)) = self.limit_address(ip, None).await
                 {
                     return Err(limited);
                 }
-                Err(error)
+                Err(self.refuse_owned(failure, client, route).await)
             }
         }
     }
@@ -349,7 +361,7 @@ impl Authenticator {
         let spec = self.rates.per_address;
         let decision = self
             .limiter
-            .check(&format!("addr:{ip}"), &spec)
+            .check(&format!("addr:{}", ip_group(ip)), &spec)
             .await
             .map_err(|_| (ApiError::LimiterUnavailable, None))?;
         let mut headers = RateHeaders::new("address", &spec, &decision);
@@ -364,7 +376,7 @@ impl Authenticator {
         {
             let decision = self
                 .limiter
-                .check(&format!("group:{group}:addr:{ip}"), group_spec)
+                .check(&format!("group:{group}:addr:{}", ip_group(ip)), group_spec)
                 .await
                 .map_err(|_| (ApiError::LimiterUnavailable, None))?;
             headers = RateHeaders::new(group, group_spec, &decision);
@@ -389,9 +401,11 @@ impl Authenticator {
             reason,
             kind,
             key_prefix,
+            guess,
         } = failure;
         self.refuse(
             Failure {
+                guess,
                 error: ApiError::Unauthenticated,
                 reason,
                 kind,
@@ -423,7 +437,11 @@ impl Authenticator {
             route = %route.as_deref().unwrap_or("-"),
             "authentication refused"
         );
-        if let Some(ip) = client {
+        // Only guesses count towards a lockout: a missing credential, a stale signature or a
+        // failed CSRF check is not an attempt to find a secret.
+        if failure.guess
+            && let Some(ip) = client
+        {
             self.lockout.failure(ip, None);
         }
         let key_id = failure
@@ -433,7 +451,10 @@ impl Authenticator {
         let mut event = AuditEvent::new(failure.kind, Outcome::Failure, "request refused")
             .route(route.as_deref())
             .client(client_text)
-            .with("reason", failure.reason.clone());
+            .with(
+                "reason",
+                failure.reason.chars().take(128).collect::<String>(),
+            );
         event = match principal {
             Some(p) => event.actor_ids(Some(&p.owner_id), Some(&p.key_id)),
             None => event.actor_ids(None, key_id),
@@ -499,6 +520,7 @@ impl Authenticator {
                 let presented = header_str(request.headers(), CSRF_HEADER)?.unwrap_or_default();
                 if !self.sessions.csrf_matches(session, presented) {
                     return Err(Failure {
+                        guess: false,
                         error: ApiError::Csrf,
                         reason: "csrf".into(),
                         kind: "auth.failure",
@@ -596,6 +618,7 @@ async fn read_body(
     match body_bytes(body).await {
         Ok(bytes) => Ok((parts, bytes)),
         Err(error) => Err(Failure {
+            guess: false,
             error,
             reason: "body".into(),
             kind: "",

@@ -132,7 +132,8 @@ impl SqliteStore {
         }
         query.push(" WHERE id = ").push_bind(id.to_owned());
         if replaced_by.is_some() {
-            query.push(" AND revoked_at IS NULL");
+            // A key is rotated once: a second rotation would leave two live successors.
+            query.push(" AND revoked_at IS NULL AND replaced_by IS NULL");
         }
         Ok(query.build().execute(&mut **tx).await?.rows_affected())
     }
@@ -300,7 +301,7 @@ impl Store for SqliteStore {
             tx.rollback().await?;
             return match self.get_key(old_id).await? {
                 None => Ok(None),
-                Some(_) => Err(StoreError::Conflict("key is revoked")),
+                Some(_) => Err(StoreError::Conflict("key is revoked or already rotated")),
             };
         }
         Self::insert_key(&mut tx, &new, revision).await?;

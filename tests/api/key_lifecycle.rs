@@ -286,3 +286,50 @@ async fn the_database_files_never_contain_a_plaintext_key() {
     let hash = portcullis::auth::key_format::hash(&keys[1]);
     assert!(bytes.windows(32).any(|w| w == hash));
 }
+
+#[tokio::test]
+async fn a_key_is_rotated_once_and_a_disabled_key_not_at_all() {
+    let app = spawn_app().await;
+    let key = app.key_with_role("user").await;
+    let response = app
+        .post_json(
+            &format!("/api/keys/{}/rotate", key.id),
+            Some(&app.admin_key),
+            &json!({"grace": "1h"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = app
+        .post_json(
+            &format!("/api/keys/{}/rotate", key.id),
+            Some(&app.admin_key),
+            &json!({"grace": "1h"}),
+        )
+        .await;
+    assert_error(
+        response,
+        StatusCode::CONFLICT,
+        "Conflict",
+        "this key has already been rotated",
+    )
+    .await;
+    let other = app.key_with_role("user").await;
+    app.post(
+        &format!("/api/keys/{}/disable", other.id),
+        Some(&app.admin_key),
+    )
+    .await;
+    let response = app
+        .post(
+            &format!("/api/keys/{}/rotate", other.id),
+            Some(&app.admin_key),
+        )
+        .await;
+    assert_error(
+        response,
+        StatusCode::CONFLICT,
+        "Conflict",
+        "a disabled key cannot be rotated; enable it first",
+    )
+    .await;
+}

@@ -262,7 +262,7 @@ async fn each_missing_piece_is_named() {
     };
     assert_signature_refused(
         send(&app, &s, &sign(&app, &s), b"").await,
-        "the signature must cover @target-uri (or @path and @query)",
+        "the signature must cover @target-uri (or @authority, @path and @query)",
     )
     .await;
 }

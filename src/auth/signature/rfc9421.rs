@@ -38,14 +38,16 @@ pub struct Claim {
     pub signature: Vec<u8>,
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, SignatureError> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .map(Some)
-            .map_err(|_| SignatureError::Malformed("header")),
-    }
+/// A structured field as one value: several field lines are joined with ", " (RFC 9651
+/// §4.2), so what is parsed is exactly what a covered component would contain.
+fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, SignatureError> {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().map(str::trim))
+        .collect::<Result<_, _>>()
+        .map_err(|_| SignatureError::Malformed("header"))?;
+    Ok((!values.is_empty()).then(|| values.join(", ")))
 }
 
 /// Parse the signature headers, check parameters, coverage and the time window, and build
@@ -55,10 +57,10 @@ pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim,
         .ok_or(SignatureError::Malformed("signature-input"))?;
     let signatures =
         header_text(request.headers, "signature")?.ok_or(SignatureError::Malformed("signature"))?;
-    let inputs: sfv::Dictionary = sfv::Parser::new(input)
+    let inputs: sfv::Dictionary = sfv::Parser::new(&input)
         .parse()
         .map_err(|_| SignatureError::Malformed("signature-input"))?;
-    let signatures: sfv::Dictionary = sfv::Parser::new(signatures)
+    let signatures: sfv::Dictionary = sfv::Parser::new(&signatures)
         .parse()
         .map_err(|_| SignatureError::Malformed("signature"))?;
     // The first signature is the one verified; a request carries one in practice.
@@ -130,9 +132,9 @@ pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim,
     if !has("@method") {
         return Err(SignatureError::MissingComponent("@method"));
     }
-    if !(has("@target-uri") || (has("@path") && has("@query"))) {
+    if !(has("@target-uri") || (has("@path") && has("@query") && has("@authority"))) {
         return Err(SignatureError::MissingComponent(
-            "@target-uri (or @path and @query)",
+            "@target-uri (or @authority, @path and @query)",
         ));
     }
     let digest_header = header_text(request.headers, "content-digest")?;
@@ -144,7 +146,7 @@ pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim,
             return Err(SignatureError::MissingComponent("content-digest"));
         }
     }
-    if let Some(header) = digest_header {
+    if let Some(header) = &digest_header {
         digest::check(header, request.body)?;
     }
     // The parameters line is the canonical serialization of this signature's inner list.
@@ -181,7 +183,6 @@ pub fn verify(claim: &Claim, key: &[u8]) -> Result<Signer, SignatureError> {
 
 fn authority(request: &RequestParts<'_>) -> Result<String, SignatureError> {
     let host = header_text(request.headers, "host")?
-        .map(str::to_owned)
         .or_else(|| request.uri.authority().map(|a| a.as_str().to_owned()))
         .ok_or_else(|| SignatureError::Component("@authority".to_owned()))?;
     let host = host.to_ascii_lowercase();

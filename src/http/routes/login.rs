@@ -5,7 +5,8 @@
 //! credentials never go in a URL.
 
 use crate::audit::{AuditEvent, Outcome};
-use crate::auth::keys::rfc3339;
+use crate::auth::key_format::{self, ParsedKey};
+use crate::auth::keys::{MAX_NAME_LEN, rfc3339};
 use crate::auth::session::SessionError;
 use crate::auth::{Permission, Principal};
 use crate::http::authn::{body_bytes, origin, session_cookie};
@@ -63,6 +64,19 @@ fn credentials(headers: &HeaderMap, body: &[u8]) -> Credentials {
     }
 }
 
+/// The username as recorded in the audit trail: people swap fields, and a key typed into the
+/// username field must not be stored.
+fn auditable_username(username: &str) -> String {
+    let looks_secret = matches!(key_format::parse(username), Ok(ParsedKey::Issued { .. }))
+        || username.starts_with(crate::auth::session::PREFIX)
+        || (username.len() >= 32 && !username.contains(' '));
+    if looks_secret {
+        "(redacted)".to_owned()
+    } else {
+        username.to_owned()
+    }
+}
+
 fn failure(status: StatusCode, message: &str) -> Response {
     (
         status,
@@ -76,7 +90,12 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
     let headers = request.headers().clone();
     let body: Bytes = body_bytes(request.into_body()).await?;
     let credentials = credentials(&headers, &body);
-    let username = credentials.username.trim();
+    // A username longer than any owner name cannot succeed; don't let it into the lockout
+    // table (bounded in entries, not bytes) or the audit trail.
+    let username = match credentials.username.trim() {
+        name if name.chars().count() > MAX_NAME_LEN => "",
+        name => name,
+    };
     let lockout = &state.authn.lockout;
     if let Some(ip) = client
         && let Err(wait) = lockout.check(ip, Some(username))
@@ -115,7 +134,7 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
                 "session": login.token.expose(),
                 "session_id": login.record.id,
                 "expires_at": rfc3339(login.record.expires_at),
-                "csrf_token": login.csrf,
+                "csrf_token": login.csrf.expose(),
             });
             let mut response = Json(body).into_response();
             if state.authn.policy.session_cookie {
@@ -142,7 +161,7 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
                         .route(route.as_deref())
                         .client(client_text)
                         .with("reason", reason.as_str())
-                        .with("username", username.chars().take(128).collect::<String>()),
+                        .with("username", auditable_username(username)),
                 )
                 .await;
             Ok(failure(StatusCode::UNAUTHORIZED, "Invalid credentials"))
