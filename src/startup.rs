@@ -151,6 +151,7 @@ impl Application {
                 auth.replay_cache_capacity,
                 auth.signature_window * 2 + std::time::Duration::from_secs(1),
             ),
+            replay_ttl: auth.signature_window * 2 + std::time::Duration::from_secs(1),
             audit: audit.clone(),
             policy: AuthnPolicy {
                 window,

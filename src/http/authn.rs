@@ -104,8 +104,10 @@ pub struct Authenticator {
     pub sessions: SessionManager,
     /// Failure counters.
     pub lockout: Arc<Lockout>,
-    /// Nonces of signed requests.
+    /// Nonces of signed requests (local; Redis is used instead when configured).
     pub replay: ReplayCache,
+    /// How long a nonce is remembered: twice the signature window, plus a second.
+    pub replay_ttl: Duration,
     /// Audit trail.
     pub audit: AuditLog,
     /// Policy.
@@ -561,13 +563,25 @@ impl Authenticator {
         };
         let token = self.sessions.token_for(&record);
         rfc9421::verify(&claim, token.expose().as_bytes()).map_err(Failure::signature)?;
-        match self
-            .replay
-            .remember(format!("{} {}", claim.keyid, claim.nonce))
-        {
-            Remember::Fresh => {}
-            Remember::Replay => return Err(Failure::signature(SignatureError::Replayed)),
-            Remember::Full => return Err(Failure::signature(SignatureError::ReplayCacheFull)),
+        // Nonces are shared through Redis when it is configured, so a request captured on one
+        // node cannot be replayed on another; otherwise (or while Redis is down) this node's
+        // memory decides.
+        let nonce_key = format!("nonce:{}:{}", claim.keyid, claim.nonce);
+        let shared = self
+            .limiter
+            .remember_once(&nonce_key, self.replay_ttl)
+            .await
+            .map_err(|_| Failure::signature(SignatureError::ReplayCacheFull))?;
+        let fresh = match shared {
+            Some(fresh) => fresh,
+            None => match self.replay.remember(nonce_key) {
+                Remember::Fresh => true,
+                Remember::Replay => false,
+                Remember::Full => return Err(Failure::signature(SignatureError::ReplayCacheFull)),
+            },
+        };
+        if !fresh {
+            return Err(Failure::signature(SignatureError::Replayed));
         }
         Ok((principal, Request::from_parts(parts, Body::from(body))))
     }
@@ -588,12 +602,18 @@ impl Authenticator {
             .await
             .map_err(|err| Failure::from_auth(err, prefix.clone()))?;
         let (parts, body) = read_body(request).await?;
+        // Each candidate second costs an HMAC over the whole body: bound the body and the
+        // number of sessions tried, so one key holder cannot make a request cost seconds.
+        if body.len() > token_hash::MAX_BODY {
+            return Err(Failure::signature(SignatureError::BodyTooLarge));
+        }
         let now = self.sessions.now();
-        let sessions = self
+        let mut sessions = self
             .sessions
             .live_for_key(&principal.key_id)
             .await
             .map_err(|err| Failure::from_auth(err.into(), prefix.clone()))?;
+        sessions.truncate(token_hash::MAX_SESSIONS);
         let signer = sessions.iter().find(|(_, token)| {
             token_hash::matches(token.expose(), &body, &presented, now, self.policy.window)
         });

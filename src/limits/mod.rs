@@ -98,6 +98,24 @@ impl Limiter {
         }
     }
 
+    /// Remember a one-time value (a signature nonce) for `ttl` across every node:
+    /// `Ok(Some(true))` when new, `Ok(Some(false))` when seen before, `Ok(None)` when there is
+    /// no shared store (or it is unreachable and fail-open): then the caller's local memory
+    /// decides.
+    pub async fn remember_once(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<Option<bool>, Unavailable> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(None),
+            Backend::Redis(redis) => match redis.set_once(key, ttl).await {
+                Outcome::Decided(answer) => Ok(answer),
+                Outcome::Unavailable => Err(Unavailable),
+            },
+        }
+    }
+
     /// For `/healthz`: `None` with local limits; with Redis, whether it is reachable.
     pub fn redis_status(&self) -> Option<&'static str> {
         match &self.backend {

@@ -169,6 +169,33 @@ impl RedisLimiter {
         }
     }
 
+    /// Remember `key` for `ttl` unless it is already remembered: `Some(true)` when new,
+    /// `Some(false)` when seen before, `None` when Redis cannot answer (fail-open: the caller
+    /// uses its local memory).
+    pub async fn set_once(&self, key: &str, ttl: Duration) -> Outcome<Option<bool>> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("SET");
+        command
+            .arg(format!("{}{}", self.prefix, key))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        let result = tokio::time::timeout(
+            self.timeout,
+            command.query_async::<Option<String>>(&mut connection),
+        )
+        .await;
+        match result {
+            Ok(Ok(reply)) => {
+                self.recovered();
+                Outcome::Decided(Some(reply.is_some()))
+            }
+            Ok(Err(err)) => self.fall_back(&err, || None),
+            Err(_) => self.fall_back(&"timed out", || None),
+        }
+    }
+
     fn fall_back<T>(&self, err: &dyn std::fmt::Display, local: impl FnOnce() -> T) -> Outcome<T> {
         self.failed(err);
         if self.fail_open {

@@ -501,3 +501,74 @@ async fn bad_limits_are_refused_with_400() {
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn signature_nonces_are_shared_between_nodes_through_redis() {
+    let Some(url) = redis_url() else {
+        say_skipped("shared nonces");
+        return;
+    };
+    use portcullis::clock::{Clock, SystemClock};
+    use portcullis::limits::Limiter;
+    use std::sync::Arc;
+    let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let node = || {
+        Limiter::redis(
+            &url,
+            &prefix,
+            Duration::from_millis(500),
+            true,
+            100,
+            clock.clone(),
+        )
+        .unwrap()
+    };
+    let (a, b) = (node(), node());
+    let ttl = Duration::from_secs(61);
+    assert_eq!(a.remember_once("nonce:s1:n1", ttl).await, Ok(Some(true)));
+    assert_eq!(
+        b.remember_once("nonce:s1:n1", ttl).await,
+        Ok(Some(false)),
+        "replayed on another node"
+    );
+    assert_eq!(b.remember_once("nonce:s1:n2", ttl).await, Ok(Some(true)));
+}
+
+#[tokio::test]
+async fn a_replayed_signature_is_refused_with_nonces_in_redis() {
+    let Some(app) = app_on(Backend::Redis, "replay through redis", |_| {}).await else {
+        return;
+    };
+    let session = app.login("admin", &app.admin_key).await;
+    let created = portcullis::clock::Clock::unix(&*app.clock);
+    let authority = app.address.trim_start_matches("http://").to_owned();
+    let params = format!(
+        "(\"@method\" \"@target-uri\");created={created};keyid=\"{}\";nonce=\"r1\";alg=\"hmac-sha256\"",
+        session.id
+    );
+    let base = format!(
+        "\"@method\": GET\n\"@target-uri\": http://{authority}/api/whoami\n\"@signature-params\": {params}"
+    );
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(session.token.as_bytes()).unwrap();
+    mac.update(base.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let send = || {
+        app.client
+            .get(app.url("/api/whoami"))
+            .header("signature-input", format!("sig1={params}"))
+            .header("signature", format!("sig1=:{signature}:"))
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), StatusCode::OK);
+    assert_error(
+        send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "Invalid signature",
+        "nonce already used",
+    )
+    .await;
+}

@@ -53,6 +53,9 @@ pub enum SignatureError {
     /// The signature does not verify.
     #[error("signature does not verify")]
     Invalid,
+    /// The body is too large for the X-Token-Hash scheme.
+    #[error("X-Token-Hash accepts bodies up to 64 KiB; sign larger requests with RFC 9421")]
+    BodyTooLarge,
 }
 
 /// Verification outcome: the session that signed.

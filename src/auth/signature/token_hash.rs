@@ -3,6 +3,12 @@
 //! matches any second within the window, so client and server clocks need not agree exactly.
 
 use hmac::{Hmac, KeyInit, Mac};
+
+/// Largest body this scheme verifies (61 HMACs of it per session tried); larger bodies must
+/// use RFC 9421, whose cost does not grow with the clock window.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Newest live sessions of the key that are tried.
+pub const MAX_SESSIONS: usize = 4;
 use sha2::Sha512;
 use subtle::ConstantTimeEq;
 
