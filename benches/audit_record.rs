@@ -37,7 +37,8 @@ fn fixture() -> Fixture {
     let (log, store) = runtime.block_on(async {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (log, _writer) = AuditLog::spawn(store.clone(), clock);
+        let key = portcullis::secret::SecretKey::from_hex(&"ab".repeat(32)).unwrap();
+        let (log, _writer) = AuditLog::spawn(store.clone(), clock, key);
         (log, store)
     });
     Fixture {

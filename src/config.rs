@@ -175,6 +175,9 @@ pub struct AuthSettings {
     pub session_cookie: bool,
     /// 64 hex characters shared by all nodes; default: `<data_dir>/session.key`, created once.
     pub session_secret: Option<crate::secret::SecretString>,
+    /// 64 hex characters keying the audit chain; default: `<data_dir>/audit.key`, created once.
+    /// Keep a copy away from the database: whoever holds both can rewrite history.
+    pub audit_secret: Option<crate::secret::SecretString>,
     /// Accepted clock difference for signed requests, either way.
     #[serde(with = "human_duration")]
     pub signature_window: Duration,
@@ -212,6 +215,7 @@ impl Default for AuthSettings {
             session_bearer: true,
             session_cookie: true,
             session_secret: None,
+            audit_secret: None,
             signature_window: Duration::from_secs(30),
             signed_groups: Vec::new(),
             replay_cache_capacity: 1_000_000,
@@ -398,6 +402,15 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "auth",
                 reason: "refresh_interval and last_used_flush must be greater than zero".to_owned(),
+            });
+        }
+        if let Some(secret) = &self.auth.audit_secret
+            && (secret.expose().len() != 64
+                || !secret.expose().bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "auth.audit_secret",
+                reason: "must be 64 hex characters (32 random bytes)".to_owned(),
             });
         }
         if let Some(secret) = &self.auth.session_secret

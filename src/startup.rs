@@ -13,6 +13,7 @@ use crate::http::router;
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::state::{AppState, HealthCache};
 use crate::limits::Limiter;
+use crate::secret::SecretKey;
 use crate::store::{self, OwnerKind};
 use anyhow::Context;
 use std::future::Future;
@@ -63,7 +64,11 @@ impl Application {
             Arc::clone(&clock),
             Some(Arc::clone(&verifier)),
         );
-        let (audit, audit_writer) = AuditLog::spawn(Arc::clone(&store), Arc::clone(&clock));
+        let (audit, audit_writer) = AuditLog::spawn(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            audit_key(&settings)?,
+        );
         if store.count_keys().await? == 0 {
             let path = write_initial_admin_key(&keys, &settings.storage.data_dir).await?;
             audit
@@ -270,6 +275,21 @@ fn spawn_background(state: &AppState, settings: &Settings) -> Vec<tokio::task::J
         })
     };
     vec![refresh, flush]
+}
+
+/// Name of the file, in the data directory, that holds the audit-chain key (when not configured).
+pub const AUDIT_KEY_FILE: &str = "audit.key";
+
+/// The key of the audit chain: `auth.audit_secret`, else `<data_dir>/audit.key` (created once).
+pub fn audit_key(settings: &Settings) -> anyhow::Result<SecretKey> {
+    match &settings.auth.audit_secret {
+        Some(secret) => SecretKey::from_hex(secret.expose())
+            .context("auth.audit_secret must be 64 hex characters"),
+        None => {
+            let path = settings.storage.data_dir.join(AUDIT_KEY_FILE);
+            SecretKey::load_or_create(&path).with_context(|| format!("reading {}", path.display()))
+        }
+    }
 }
 
 /// Create `dir` (and parents) readable by the owner only.

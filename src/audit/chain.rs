@@ -1,18 +1,23 @@
 //! The hash chain: how a record's hash is computed and how a chain is checked.
 
+use crate::secret::SecretKey;
 use crate::store::{AuditDraft, AuditFilter, Store, StoreError};
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
-/// `SHA-256("portcullis-audit-v1" ‖ prev_hash ‖ seq (8 bytes, big-endian) ‖ JSON(event))`.
-/// The JSON is canonical: struct fields in declaration order, `extra` keys sorted.
-pub fn chain_hash(prev: &[u8; 32], seq: i64, event: &AuditDraft) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(b"portcullis-audit-v1");
-    hasher.update(prev);
-    hasher.update(seq.to_be_bytes());
+/// `HMAC-SHA256(audit key, "portcullis-audit-v1" ‖ prev_hash ‖ seq (8 bytes, big-endian) ‖
+/// JSON(event))`. Keyed, so that someone who can write the database but does not hold the
+/// audit key (kept outside it) cannot rewrite history and recompute the chain. The JSON is
+/// canonical: struct fields in declaration order, `extra` keys sorted.
+pub fn chain_hash(key: &SecretKey, prev: &[u8; 32], seq: i64, event: &AuditDraft) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.bytes()[..])
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(b"portcullis-audit-v1");
+    mac.update(prev);
+    mac.update(&seq.to_be_bytes());
     // Serializing a struct of strings, integers and a sorted map cannot fail.
-    hasher.update(serde_json::to_vec(event).unwrap_or_default());
-    hasher.finalize().into()
+    mac.update(&serde_json::to_vec(event).unwrap_or_default());
+    mac.finalize().into_bytes().into()
 }
 
 /// The first place where the chain does not hold.
@@ -35,7 +40,10 @@ pub enum ChainBreak {
 }
 
 /// Walk the whole chain. `Ok(Ok(n))`: `n` records, all intact.
-pub async fn verify(store: &dyn Store) -> Result<Result<u64, ChainBreak>, StoreError> {
+pub async fn verify(
+    store: &dyn Store,
+    key: &SecretKey,
+) -> Result<Result<u64, ChainBreak>, StoreError> {
     let mut previous_seq = 0i64;
     let mut previous_hash = [0u8; 32];
     let mut count = 0u64;
@@ -57,7 +65,7 @@ pub async fn verify(store: &dyn Store) -> Result<Result<u64, ChainBreak>, StoreE
                     previous: previous_seq,
                 }));
             }
-            if chain_hash(&record.prev_hash, record.seq, &record.event) != record.hash {
+            if chain_hash(key, &record.prev_hash, record.seq, &record.event) != record.hash {
                 return Ok(Err(ChainBreak::Modified { seq: record.seq }));
             }
             previous_seq = record.seq;

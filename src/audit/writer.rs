@@ -3,6 +3,7 @@
 use super::chain::chain_hash;
 use super::event::AuditEvent;
 use crate::clock::Clock;
+use crate::secret::SecretKey;
 use crate::store::{AuditDraft, Store};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -19,6 +20,7 @@ pub struct AuditLog {
     sender: Option<mpsc::Sender<AuditDraft>>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    key: SecretKey,
 }
 
 impl AuditLog {
@@ -27,13 +29,18 @@ impl AuditLog {
     pub fn spawn(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        key: SecretKey,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, mut receiver) = mpsc::channel::<AuditDraft>(QUEUE);
         let writer_store = Arc::clone(&store);
+        let writer_key = key.clone();
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
+            let hasher = move |prev: &[u8; 32], seq: i64, event: &AuditDraft| {
+                chain_hash(&writer_key, prev, seq, event)
+            };
             while receiver.recv_many(&mut batch, BATCH).await > 0 {
-                if let Err(err) = writer_store.append_audit(&batch, chain_hash).await {
+                if let Err(err) = writer_store.append_audit(&batch, &hasher).await {
                     tracing::error!(error = %err, lost = batch.len(), "could not write audit events");
                 }
                 batch.clear();
@@ -44,17 +51,19 @@ impl AuditLog {
                 sender: Some(sender),
                 store,
                 clock,
+                key,
             },
             task,
         )
     }
 
     /// A log that writes each event before returning (for the CLI).
-    pub fn direct(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn direct(store: Arc<dyn Store>, clock: Arc<dyn Clock>, key: SecretKey) -> Self {
         Self {
             sender: None,
             store,
             clock,
+            key,
         }
     }
 
@@ -69,7 +78,11 @@ impl AuditLog {
                 }
             }
             None => {
-                if let Err(err) = self.store.append_audit(&[draft], chain_hash).await {
+                let key = self.key.clone();
+                let hasher = move |prev: &[u8; 32], seq: i64, event: &AuditDraft| {
+                    chain_hash(&key, prev, seq, event)
+                };
+                if let Err(err) = self.store.append_audit(&[draft], &hasher).await {
                     tracing::error!(error = %err, "could not write audit event");
                 }
             }

@@ -12,14 +12,13 @@ use super::key_format;
 use super::principal::{AuthMethod, Principal};
 use super::verifier::{AuthError, KeyVerifier, Refusal};
 use crate::clock::Clock;
-use crate::secret::SecretString;
+use crate::secret::{SecretKey, SecretString};
 use crate::store::{KeyState, NewSession, SessionRecord, SessionScope, Store, StoreError};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
 /// Prefix of session tokens.
 pub const PREFIX: &str = "pcs_";
@@ -81,64 +80,17 @@ pub struct Login {
 }
 
 /// The 32-byte secret from which session tokens and CSRF tokens are derived.
-#[derive(Clone)]
-pub struct SessionKey(Arc<Zeroizing<[u8; 32]>>);
+pub type SessionKey = SecretKey;
 
-impl std::fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionKey(***)")
+/// HMAC-SHA256 of `parts`, each followed by a zero byte (so parts cannot run together).
+fn mac(key: &SecretKey, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.bytes()[..])
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    for part in parts {
+        mac.update(part);
+        mac.update(&[0]);
     }
-}
-
-impl SessionKey {
-    /// From raw bytes, taken over without a copy left behind.
-    pub fn new(bytes: Zeroizing<[u8; 32]>) -> Self {
-        Self(Arc::new(bytes))
-    }
-
-    /// From 64 hex characters.
-    pub fn from_hex(text: &str) -> Option<Self> {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(text.trim(), &mut bytes[..]).ok()?;
-        Some(Self::new(bytes))
-    }
-
-    /// Read `path`, or create it with a fresh random key (mode 0600).
-    pub fn load_or_create(path: &std::path::Path) -> std::io::Result<Self> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_hex(&text).ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "session key file is not 64 hex characters",
-                )
-            }),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = Zeroizing::new([0u8; 32]);
-                getrandom::fill(&mut bytes[..]).map_err(std::io::Error::other)?;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)?;
-                file.write_all(Zeroizing::new(hex::encode(&bytes[..])).as_bytes())?;
-                file.sync_all()?;
-                Ok(Self::new(bytes))
-            }
-            Err(err) => Err(err),
-        }
-    }
-
-    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0[..])
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        for part in parts {
-            mac.update(part);
-            mac.update(&[0]);
-        }
-        mac.finalize().into_bytes().into()
-    }
+    mac.finalize().into_bytes().into()
 }
 
 /// Opens, checks and ends sessions.
@@ -224,19 +176,20 @@ impl SessionManager {
 
     /// The token of a session (derived, never stored).
     pub fn token_for(&self, record: &SessionRecord) -> SecretString {
-        let mac = self
-            .key
-            .mac(&[b"portcullis-session-v1", record.id.as_bytes(), &record.salt]);
+        let mac = mac(
+            &self.key,
+            &[b"portcullis-session-v1", record.id.as_bytes(), &record.salt],
+        );
         SecretString::new(format!("{PREFIX}{}_{}", record.id, hex::encode(mac)))
     }
 
     /// The CSRF token of a session: required in `X-CSRF-Token` on state-changing requests
     /// authenticated by cookie.
     pub fn csrf_for(&self, session_id: &str) -> String {
-        hex::encode(
-            self.key
-                .mac(&[b"portcullis-csrf-v1", session_id.as_bytes()]),
-        )
+        hex::encode(mac(
+            &self.key,
+            &[b"portcullis-csrf-v1", session_id.as_bytes()],
+        ))
     }
 
     /// Whether `presented` is the CSRF token of `session_id`, compared in constant time.

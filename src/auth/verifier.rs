@@ -423,7 +423,7 @@ mod tests {
         async fn append_audit(
             &self,
             e: &[AuditDraft],
-            h: ChainHasher,
+            h: ChainHasher<'_>,
         ) -> Result<Vec<AuditRecord>, StoreError> {
             self.inner.append_audit(e, h).await
         }

@@ -2,6 +2,7 @@
 
 use crate::audit::{self, record_json};
 use crate::config::Settings;
+use crate::startup::audit_key;
 use crate::store::{self, AuditFilter};
 use clap::{Args, Subcommand};
 use std::io::Write;
@@ -50,7 +51,7 @@ fn millis(text: Option<&str>) -> anyhow::Result<Option<i64>> {
 pub async fn run(settings: Settings, args: AuditArgs) -> anyhow::Result<bool> {
     let store = store::connect(&settings.storage.database_url()).await?;
     match args.verb {
-        Verb::Verify => match audit::verify(&*store).await? {
+        Verb::Verify => match audit::verify(&*store, &audit_key(&settings)?).await? {
             Ok(count) => {
                 println!("audit chain intact: {count} records");
                 Ok(true)

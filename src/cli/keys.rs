@@ -9,7 +9,7 @@ use crate::auth::keys::{CreateKey, IssuedKey, KeyView, QuotaRequest, SetLimits};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::limits::Refill;
-use crate::startup::create_private_dir;
+use crate::startup::{audit_key, create_private_dir};
 use crate::store::{self, KeyFilter, KeyState, OwnerKind};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
@@ -169,7 +169,7 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
     create_private_dir(&settings.storage.data_dir)?;
     let store = store::connect(&settings.storage.database_url()).await?;
     let clock = Arc::new(SystemClock);
-    let audit = AuditLog::direct(Arc::clone(&store), clock.clone());
+    let audit = AuditLog::direct(Arc::clone(&store), clock.clone(), audit_key(&settings)?);
     let record = |kind: &'static str, id: String| {
         let audit = audit.clone();
         async move {

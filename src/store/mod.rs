@@ -15,7 +15,7 @@ pub use models::{
 /// Computes an audit record's hash from the previous hash, its position and its content.
 /// Defined by the audit module; the store only applies it inside the append transaction, so
 /// that the chain is extended atomically even with several writers.
-pub type ChainHasher = fn(&[u8; 32], i64, &AuditDraft) -> [u8; 32];
+pub type ChainHasher<'a> = &'a (dyn Fn(&[u8; 32], i64, &AuditDraft) -> [u8; 32] + Send + Sync);
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -122,7 +122,7 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(
         &self,
         events: &[AuditDraft],
-        hasher: ChainHasher,
+        hasher: ChainHasher<'_>,
     ) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit records matching `filter`, in chain order.
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;

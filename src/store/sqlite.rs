@@ -444,7 +444,7 @@ impl Store for SqliteStore {
     async fn append_audit(
         &self,
         events: &[AuditDraft],
-        hasher: ChainHasher,
+        hasher: ChainHasher<'_>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         extra::append_audit(&self.pool, events, hasher).await
     }

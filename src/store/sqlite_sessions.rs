@@ -189,7 +189,7 @@ pub(super) async fn list_sessions(
 pub(super) async fn append_audit(
     pool: &Pool<Sqlite>,
     events: &[AuditDraft],
-    hasher: ChainHasher,
+    hasher: ChainHasher<'_>,
 ) -> Result<Vec<AuditRecord>, StoreError> {
     if events.is_empty() {
         return Ok(Vec::new());
