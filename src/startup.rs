@@ -11,7 +11,7 @@ use crate::http::authn::{Authenticator, AuthnPolicy, RatePolicy};
 use crate::http::middleware::client_ip::{Cidr, TrustedProxies};
 use crate::http::router;
 use crate::http::server::{self, ConnectionLimits};
-use crate::http::state::{AppState, HealthCache};
+use crate::http::state::{AppState, HealthCache, Shared};
 use crate::limits::Limiter;
 use crate::secret::SecretKey;
 use crate::store::{self, OwnerKind};
@@ -166,7 +166,7 @@ impl Application {
                 scheme,
             },
         });
-        let state = AppState {
+        let state = AppState::new(Shared {
             store,
             clock,
             verifier,
@@ -185,7 +185,7 @@ impl Application {
                     .filter_map(|p| Cidr::parse(p))
                     .collect(),
             )),
-        };
+        });
         Ok(Self {
             listener,
             state,
