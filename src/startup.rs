@@ -194,6 +194,12 @@ impl Application {
         })
     }
 
+    /// The HTTP application itself, without the listener: for benchmarks that measure the
+    /// cost of a request without the network.
+    pub fn router(&self) -> axum::Router {
+        router::build(self.state.clone(), &self.settings.limits)
+    }
+
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()

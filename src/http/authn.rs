@@ -179,13 +179,18 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
         .transpose()
 }
 
-/// The client address and the matched route of a request, for logs and audit.
-pub fn origin(request: &Request) -> (Option<IpAddr>, Option<String>) {
-    let client = request
+/// The client address of a request: resolved through trusted proxies, else the peer.
+pub fn client_ip(request: &Request) -> Option<IpAddr> {
+    request
         .extensions()
         .get::<ClientIp>()
         .map(|c| c.0)
-        .or_else(|| peer(request.extensions()).map(|a| a.ip()));
+        .or_else(|| peer(request.extensions()).map(|a| a.ip()))
+}
+
+/// The client address and the matched route of a request, for logs and audit.
+pub fn origin(request: &Request) -> (Option<IpAddr>, Option<String>) {
+    let client = client_ip(request);
     (
         client,
         request
@@ -203,7 +208,10 @@ impl Authenticator {
         request: Request,
         group: &str,
     ) -> Result<(Principal, Request), ApiError> {
-        let (client, route) = origin(&request);
+        let client = client_ip(&request);
+        // A cheap handle (an `Arc` inside); made into text only if something is logged.
+        let matched = request.extensions().get::<MatchedPath>().cloned();
+        let route = || matched.as_ref().map(|p| p.as_str().to_owned());
         if let Some(ip) = client
             && let Err(wait) = self.lockout.check(ip, None)
         {
@@ -226,7 +234,7 @@ impl Authenticator {
                             key_prefix: None,
                         },
                         client,
-                        route,
+                        route(),
                         Some(&principal),
                     )
                     .await;
@@ -243,7 +251,7 @@ impl Authenticator {
                 {
                     return Err(limited);
                 }
-                Err(self.refuse_owned(failure, client, route).await)
+                Err(self.refuse_owned(failure, client, route()).await)
             }
         }
     }

@@ -68,10 +68,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Taken, not cloned: one handler extracts it once per request.
         parts
             .extensions
-            .get::<Principal>()
-            .cloned()
+            .remove::<Principal>()
             .ok_or(ApiError::Unauthenticated)
     }
 }
