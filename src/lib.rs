@@ -17,6 +17,9 @@ pub mod config;
 /// HTTP: the route table, middleware (layer order explained there), extractors and the one
 /// place where errors become responses.
 pub mod http;
+/// JOSE: compact JWE (ECDH-ES, ECDH-ES+A256KW, dir; A256GCM), ES256 JWS, P-256 JWKs, the
+/// server keyring and its rotation.
+pub mod jose;
 /// Rate limits and usage quotas, in memory or on Redis.
 pub mod limits;
 /// Secret-holding types that zeroize on drop and never print.
