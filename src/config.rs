@@ -46,6 +46,90 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Request size and time limits.
     pub limits: LimitSettings,
+    /// Config files the encrypted config service may touch, by name (seed 002).
+    pub files: std::collections::BTreeMap<String, FileSettings>,
+    /// Clients of the encrypted config service, by name (the `iss` of their tokens).
+    pub client_keys: std::collections::BTreeMap<String, ClientKeySettings>,
+    /// The encrypted envelope: server keys and token rules.
+    pub envelope: EnvelopeSettings,
+}
+
+/// One entry of `[files]`: `wireguard_wg0 = { path = "/etc/wireguard/wg0.conf", backup = true }`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// Absolute path of the file. Clients name the entry, never a path.
+    pub path: PathBuf,
+    /// Copy the file aside before every change.
+    #[serde(default = "yes")]
+    pub backup: bool,
+    /// `ini` (sections such as WireGuard's) or `text` (whole file only); default by extension:
+    /// `.conf`, `.ini` → `ini`, anything else → `text`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Backups kept per file; older ones are deleted.
+    #[serde(default = "default_keep_backups")]
+    pub keep_backups: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_keep_backups() -> usize {
+    10
+}
+
+/// One entry of `[client_keys.<name>]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientKeySettings {
+    /// The client's P-256 public key, PEM (`BEGIN PUBLIC KEY`), as `jose keygen` writes it.
+    pub public_key: String,
+    /// Names from `[files]` this client may use.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Actions this client may use; all when unset.
+    #[serde(default)]
+    pub actions: Option<Vec<String>>,
+}
+
+/// `[envelope]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnvelopeSettings {
+    /// The server's P-256 private key (PEM); default: `<data_dir>/envelope/current.pem`,
+    /// created on first start. Set it to share one key between nodes.
+    pub private_key: Option<crate::secret::SecretString>,
+    /// The previous key, still accepted during a rotation (with `private_key` only).
+    pub previous_private_key: Option<crate::secret::SecretString>,
+    /// Longest accepted token lifetime (`exp - iat`).
+    #[serde(with = "human_duration")]
+    pub max_token_lifetime: Duration,
+    /// Accepted clock difference for `iat` and `exp`.
+    #[serde(with = "human_duration")]
+    pub clock_skew: Duration,
+    /// How often the key directory is checked for a rotation.
+    #[serde(with = "human_duration")]
+    pub key_reload_interval: Duration,
+    /// Largest config file read or written, in bytes.
+    pub max_file_bytes: usize,
+    /// Token ids remembered at most (replay protection without Redis).
+    pub replay_cache_capacity: usize,
+}
+
+impl Default for EnvelopeSettings {
+    fn default() -> Self {
+        Self {
+            private_key: None,
+            previous_private_key: None,
+            max_token_lifetime: Duration::from_secs(300),
+            clock_skew: Duration::from_secs(30),
+            key_reload_interval: Duration::from_secs(2),
+            max_file_bytes: 256 * 1024,
+            replay_cache_capacity: 100_000,
+        }
+    }
 }
 
 /// `[server]`
@@ -422,7 +506,7 @@ impl Settings {
                 reason: "must be 64 hex characters (32 random bytes)".to_owned(),
             });
         }
-        const GROUPS: &[&str] = &["identity", "keys", "sessions", "audit"];
+        const GROUPS: &[&str] = &["identity", "keys", "sessions", "audit", "config"];
         if let Some(unknown) = self
             .limits
             .groups

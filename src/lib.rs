@@ -14,6 +14,8 @@ pub mod cli;
 pub mod clock;
 /// Settings: built-in defaults → TOML file → `PORTCULLIS_*` environment, validated at load.
 pub mod config;
+/// The config-file service (seed 002): named files, sections, backups, atomic writes.
+pub mod configfiles;
 /// HTTP: the route table, middleware (layer order explained there), extractors and the one
 /// place where errors become responses.
 pub mod http;

@@ -1,17 +1,21 @@
 //! Build the application from settings, and run it until a shutdown signal.
 
 use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::auth::envelope::{EnvelopeParts, EnvelopeVerifier};
 use crate::auth::lockout::{Lockout, LockoutPolicy};
 use crate::auth::signature::replay::ReplayCache;
 use crate::auth::{EnvKeys, KeyManager, KeyVerifier, SessionKey, SessionManager, keys::CreateKey};
 use crate::clock::Clock;
 use crate::config::RedisFailure;
 use crate::config::Settings;
+use crate::configfiles::{ACTIONS, ConfigFiles};
 use crate::http::authn::{Authenticator, AuthnPolicy, RatePolicy};
 use crate::http::middleware::client_ip::{Cidr, TrustedProxies};
 use crate::http::router;
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::state::{AppState, HealthCache, Shared};
+use crate::jose::keyring::LiveKeyring;
+use crate::jose::{Keyring, ServerKey};
 use crate::limits::Limiter;
 use crate::secret::SecretKey;
 use crate::store::{self, OwnerKind};
@@ -166,6 +170,29 @@ impl Application {
                 scheme,
             },
         });
+        let configfiles = ConfigFiles::new(
+            &settings.files,
+            &settings.storage.data_dir.join(BACKUP_DIR),
+            settings.envelope.max_file_bytes,
+            Arc::clone(&clock),
+        )?;
+        configfiles.sweep_temporaries();
+        let envelope = Arc::new(
+            EnvelopeVerifier::new(
+                EnvelopeParts {
+                    keyring: Arc::new(envelope_keyring(&settings)?),
+                    limiter: Arc::clone(&limiter),
+                    clock: Arc::clone(&clock),
+                    max_lifetime: settings.envelope.max_token_lifetime,
+                    skew: settings.envelope.clock_skew,
+                    replay_capacity: settings.envelope.replay_cache_capacity,
+                },
+                &settings.client_keys,
+                &|file| configfiles.contains(file),
+                &|action| ACTIONS.contains(&action),
+            )
+            .context("configuring [client_keys]")?,
+        );
         let state = AppState::new(Shared {
             store,
             clock,
@@ -185,6 +212,8 @@ impl Application {
                     .filter_map(|p| Cidr::parse(p))
                     .collect(),
             )),
+            envelope,
+            configfiles,
         });
         Ok(Self {
             listener,
@@ -280,7 +309,52 @@ fn spawn_background(state: &AppState, settings: &Settings) -> Vec<tokio::task::J
             }
         })
     };
-    vec![refresh, flush]
+    let keys = {
+        let envelope = Arc::clone(&state.envelope);
+        let every = settings.envelope.key_reload_interval;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                ticker.tick().await;
+                let envelope = Arc::clone(&envelope);
+                // Reading key files blocks; a slow disk must not stall request workers.
+                let _ = tokio::task::spawn_blocking(move || envelope.reload_keys()).await;
+            }
+        })
+    };
+    vec![refresh, flush, keys]
+}
+
+/// Directory, in the data directory, of config-file backups (one subdirectory per file).
+pub const BACKUP_DIR: &str = "backups";
+
+/// Directory, in the data directory, of the envelope keys (when not configured).
+pub const ENVELOPE_KEY_DIR: &str = "envelope";
+
+/// The server's envelope keys: from `[envelope]` when given (never reloaded), else from
+/// `<data_dir>/envelope/` (created on first start, reloaded on rotation).
+pub fn envelope_keyring(settings: &Settings) -> anyhow::Result<LiveKeyring> {
+    let envelope = &settings.envelope;
+    match &envelope.private_key {
+        Some(pem) => {
+            let current = ServerKey::from_pem(pem.expose()).context("envelope.private_key")?;
+            let previous = envelope
+                .previous_private_key
+                .as_ref()
+                .map(|pem| ServerKey::from_pem(pem.expose()))
+                .transpose()
+                .context("envelope.previous_private_key")?;
+            Ok(LiveKeyring::fixed(Keyring::new(current, previous)))
+        }
+        None => {
+            anyhow::ensure!(
+                envelope.previous_private_key.is_none(),
+                "envelope.previous_private_key needs envelope.private_key"
+            );
+            let dir = settings.storage.data_dir.join(ENVELOPE_KEY_DIR);
+            Ok(LiveKeyring::from_dir(&dir)?)
+        }
+    }
 }
 
 /// Name of the file, in the data directory, that holds the audit-chain key (when not configured).

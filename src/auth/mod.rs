@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod env_keys;
+pub mod envelope;
 pub mod key_format;
 pub mod keys;
 pub mod lockout;

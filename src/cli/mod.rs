@@ -1,6 +1,8 @@
 //! The command line: `portcullis [--config PATH] <command>`.
 
 mod audit;
+mod client;
+mod jose;
 mod keys;
 mod serve;
 
@@ -29,15 +31,25 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Check or export the audit trail.
     Audit(audit::AuditArgs),
+    /// Client key pairs and the server's envelope keys (rotation).
+    Jose(jose::JoseArgs),
+    /// Call a Portcullis service as a client (`client config …`).
+    Client(client::ClientArgs),
 }
 
 /// Run the parsed command. `Ok(false)` means "ran, but the answer is no" (exit status 1),
 /// as when `audit verify` finds a broken chain.
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
+    if let Command::Client(args) = cli.command {
+        // A client needs no server settings.
+        return client::run(args).await;
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve(args) => serve::run(settings, args).await.map(|()| true),
         Command::Keys(args) => keys::run(settings, args).await.map(|()| true),
         Command::Audit(args) => audit::run(settings, args).await,
+        Command::Jose(args) => jose::run(settings, args).map(|()| true),
+        Command::Client(_) => Ok(false),
     }
 }

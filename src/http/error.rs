@@ -4,6 +4,7 @@
 //! rides in the `X-Error-Code` header so the bodies stay exactly as seed 000's clients expect.
 //! A 5xx shows only a correlation id (the request id); its cause goes to the log.
 
+use crate::auth::envelope::EnvelopeError;
 use crate::auth::signature::SignatureError;
 use crate::auth::{AuthError, KeyError, Role};
 use crate::store::StoreError;
@@ -79,6 +80,10 @@ pub enum ApiError {
     /// 503: a dependency (the store) is unreachable.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A config-service token refused before its body key is known (plain JSON, seed 002's
+    /// statuses: 400 malformed, 401 missing/invalid/expired/replayed, 403 bad signature).
+    #[error("envelope refused: {0}")]
+    Envelope(EnvelopeError),
 }
 
 impl ApiError {
@@ -209,6 +214,20 @@ impl ApiError {
                     .unwrap_or("Client error")
                     .to_owned(),
                 "The request was rejected".into(),
+            ),
+            ApiError::Envelope(err) => (
+                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::UNAUTHORIZED),
+                match err {
+                    EnvelopeError::Missing => "envelope.missing",
+                    EnvelopeError::Malformed(_) => "envelope.malformed",
+                    EnvelopeError::Undecryptable => "envelope.undecryptable",
+                    EnvelopeError::Expired => "envelope.expired",
+                    EnvelopeError::Replayed => "envelope.replayed",
+                    EnvelopeError::Signature => "envelope.signature",
+                    EnvelopeError::Unavailable => "unavailable",
+                },
+                err.code().to_owned(),
+                err.to_string(),
             ),
             ApiError::Internal(_) | ApiError::Unavailable(_) => {
                 let status = match self {

@@ -31,6 +31,7 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
         .merge(routes::login::router(&state))
         .merge(routes::sessions::router(&state))
         .merge(routes::audit::router(&state))
+        .merge(routes::config::router(&state))
         .fallback(not_found)
         .with_state(state)
         // Layers listed outermost first. Each wraps every route and the fallback, so a 404,

@@ -1,8 +1,10 @@
 //! What every handler can reach. Cheap to clone: everything is behind an `Arc`.
 
 use crate::audit::AuditLog;
+use crate::auth::envelope::EnvelopeVerifier;
 use crate::auth::{KeyManager, KeyVerifier, SessionManager};
 use crate::clock::Clock;
+use crate::configfiles::ConfigFiles;
 use crate::http::authn::Authenticator;
 use crate::http::middleware::client_ip::TrustedProxies;
 use crate::limits::Limiter;
@@ -54,6 +56,10 @@ pub struct Shared {
     pub limiter: Arc<Limiter>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub proxies: TrustedProxies,
+    /// Opens and seals the config service's encrypted envelopes.
+    pub envelope: Arc<EnvelopeVerifier>,
+    /// The config-file service.
+    pub configfiles: ConfigFiles,
 }
 
 /// The result of the last store ping, reused for [`HealthCache::TTL`].

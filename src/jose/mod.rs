@@ -15,6 +15,7 @@
 //! any `crit` extension (we understand none), every other algorithm, and keys off the curve.
 
 pub mod b64;
+pub mod client;
 pub mod jwe;
 pub mod jwk;
 pub mod jws;

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod audit_trail;
+mod config_service;
 mod hardened_http;
 mod key_lifecycle;
 mod key_management;

@@ -1,6 +1,7 @@
 //! The route table: each area exposes `router()`, merged in `http::router`.
 
 pub mod audit;
+pub mod config;
 pub mod health;
 pub mod keys;
 pub mod login;
