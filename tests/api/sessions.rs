@@ -103,7 +103,7 @@ async fn every_login_failure_looks_the_same() {
         json!({"username": "", "key": key.key}),
         json!({"username": "nobody", "key": key.key}),
         json!({"username": "user1", "key": other.key}),
-        json!({"username": "user1", "key": format!("{}x", &key.key[..key.key.len() - 1])}),
+        json!({"username": "user1", "key": format!("{}{}", &key.key[..key.key.len() - 1], if key.key.ends_with('x') { 'y' } else { 'x' })}),
         json!({"username": "user1", "key": revoked.key}),
         json!({"username": "user1", "key": disabled.key}),
         json!({"username": "user1", "key": "not-a-key"}),
