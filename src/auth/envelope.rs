@@ -118,7 +118,6 @@ struct Claims {
 }
 
 /// A token that passed every check: who sent it, and the key for this exchange.
-#[derive(Debug)]
 pub struct Opened {
     /// The client.
     pub client: Arc<EnvelopeClient>,
@@ -128,6 +127,17 @@ pub struct Opened {
     server_key: ServerKey,
     /// The token id.
     pub jti: String,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("client", &self.client.name)
+            .field("jti", &self.jti)
+            .field("server_key", &self.server_key.kid())
+            .field("body_key", &"***")
+            .finish()
+    }
 }
 
 impl Opened {

@@ -10,13 +10,21 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 /// One request, ready to send, and the key to open its response with.
-#[derive(Debug)]
 pub struct Prepared {
     /// The `Authorization: Bearer` value.
     pub token: String,
     /// The request body (a compact JWE).
     pub body: String,
     body_key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token and body are ciphertext, but the body key opens them: never printed.
+        f.debug_struct("Prepared")
+            .field("body_key", &"***")
+            .finish_non_exhaustive()
+    }
 }
 
 /// Token claims a caller may set; `None` takes the defaults (now, now + 60 s, random jti).
@@ -98,5 +106,48 @@ impl Prepared {
         )?;
         let plaintext = Jwe::parse(data)?.decrypt_dir(&self.body_key[..])?;
         serde_json::from_slice(&plaintext).map_err(|_| JoseError::Malformed("response is not JSON"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::jose::ServerKey;
+
+    #[test]
+    fn a_prepared_request_round_trips_and_never_prints_its_key() {
+        let server = ServerKey::generate().unwrap();
+        let client = SigningKey::from(ServerKey::generate().unwrap().secret().clone());
+        let prepared = prepare(
+            "alice",
+            &client,
+            &server.public_jwk(),
+            KeyAlg::EcdhEsA256Kw,
+            &json!({"action": "list_files"}),
+            1_700_000_000,
+            &TokenOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            format!("{prepared:?}"),
+            "Prepared { body_key: \"***\", .. }"
+        );
+        // Seal a response the way the server does, and open it.
+        let body_key = Jwe::parse(&prepared.body).unwrap();
+        assert_eq!(body_key.header.alg, "dir");
+        let data = jwe::encrypt_dir(br#"{"status":200}"#, &prepared.body_key).unwrap();
+        let signature = jws::sign_raw(data.as_bytes(), server.signing());
+        let envelope = json!({"data": data, "signature": b64::encode(&signature)});
+        let opened = prepared
+            .open_response(&envelope, server.signing().verifying_key())
+            .unwrap();
+        assert_eq!(opened, json!({"status": 200}));
+        let mut forged = envelope.clone();
+        forged["signature"] = b64::encode(&[1u8; 64]).into();
+        assert_eq!(
+            prepared.open_response(&forged, server.signing().verifying_key()),
+            Err(JoseError::Signature)
+        );
     }
 }

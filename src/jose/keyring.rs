@@ -391,6 +391,7 @@ mod tests {
     #[test]
     fn pem_round_trips_in_both_private_formats() {
         let key = ServerKey::generate().unwrap();
+        assert_eq!(format!("{key:?}"), format!("ServerKey({}, ***)", key.kid()));
         let pem = key.to_pem().unwrap();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
         assert_eq!(ServerKey::from_pem(&pem).unwrap().kid(), key.kid());
