@@ -571,6 +571,28 @@ impl Settings {
                 reason: "lockout_threshold, lockout_capacity and replay_cache_capacity must be greater than zero".to_owned(),
             });
         }
+        let envelope = &self.envelope;
+        // Bounded so that lifetime + skew arithmetic cannot overflow, and a token cannot
+        // outlive the memory of its id.
+        const DAY: Duration = Duration::from_secs(86_400);
+        if envelope.max_token_lifetime.as_secs() == 0
+            || envelope.max_token_lifetime > DAY
+            || envelope.clock_skew > DAY
+        {
+            return Err(ConfigError::Invalid {
+                key: "envelope",
+                reason: "max_token_lifetime must be 1s to 1d, and clock_skew at most 1d".to_owned(),
+            });
+        }
+        if envelope.key_reload_interval.is_zero()
+            || envelope.replay_cache_capacity == 0
+            || envelope.max_file_bytes == 0
+        {
+            return Err(ConfigError::Invalid {
+                key: "envelope",
+                reason: "key_reload_interval, replay_cache_capacity and max_file_bytes must be greater than zero".to_owned(),
+            });
+        }
         Ok(())
     }
 }
@@ -623,5 +645,25 @@ mod tests {
         std::fs::write(&path, "[limits]\nrequest_timeout = \"1m 30s\"\n").unwrap();
         let settings = Settings::load(Some(&path)).unwrap();
         assert_eq!(settings.limits.request_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn envelope_settings_that_cannot_work_are_refused() {
+        for change in [
+            |s: &mut Settings| s.envelope.max_token_lifetime = Duration::ZERO,
+            |s: &mut Settings| s.envelope.max_token_lifetime = Duration::from_secs(86_401),
+            |s: &mut Settings| s.envelope.key_reload_interval = Duration::ZERO,
+            |s: &mut Settings| s.envelope.replay_cache_capacity = 0,
+        ] {
+            let mut settings = Settings::default();
+            change(&mut settings);
+            assert!(matches!(
+                settings.validate(),
+                Err(ConfigError::Invalid {
+                    key: "envelope",
+                    ..
+                })
+            ));
+        }
     }
 }

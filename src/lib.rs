@@ -16,6 +16,8 @@ pub mod clock;
 pub mod config;
 /// The config-file service (seed 002): named files, sections, backups, atomic writes.
 pub mod configfiles;
+/// Crash-safe file replacement: temporary file, fsync, rename, fsync the directory.
+pub mod durable;
 /// HTTP: the route table, middleware (layer order explained there), extractors and the one
 /// place where errors become responses.
 pub mod http;

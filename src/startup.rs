@@ -23,7 +23,7 @@ use anyhow::Context;
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -160,7 +160,6 @@ impl Application {
                 auth.replay_cache_capacity,
                 auth.signature_window * 2 + std::time::Duration::from_secs(1),
             ),
-            replay_ttl: auth.signature_window * 2 + std::time::Duration::from_secs(1),
             audit: audit.clone(),
             policy: AuthnPolicy {
                 window,
@@ -374,10 +373,7 @@ pub fn audit_key(settings: &Settings) -> anyhow::Result<SecretKey> {
 
 /// Create `dir` (and parents) readable by the owner only.
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    crate::durable::ensure_private_dir(dir)
         .with_context(|| format!("creating data directory {}", dir.display()))
 }
 

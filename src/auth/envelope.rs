@@ -107,6 +107,13 @@ struct Issuer {
     iss: String,
 }
 
+/// The claims' copy of the body key is a plain `String`: wiped on drop, on every path.
+impl Drop for Claims {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.body_key);
+    }
+}
+
 #[derive(Deserialize)]
 struct Claims {
     iat: i64,
@@ -349,27 +356,17 @@ impl EnvelopeVerifier {
             client: client.clone(),
             body_key,
             server_key,
-            jti: claims.jti,
+            jti: claims.jti.clone(),
         })
     }
 
     /// A token id is accepted once: shared through Redis when configured, else in memory.
     async fn remember(&self, client: &str, jti: &str) -> Result<(), EnvelopeError> {
         let key = format!("jti:{client}:{jti}");
-        let ttl = Duration::from_secs((self.max_lifetime + 2 * self.skew + 1) as u64);
-        let fresh = match self.limiter.remember_once(&key, ttl).await {
-            Ok(Some(fresh)) => fresh,
-            Ok(None) => match self.replay.remember(key) {
-                Remember::Fresh => true,
-                Remember::Replay => false,
-                Remember::Full => return Err(EnvelopeError::Unavailable),
-            },
-            Err(_) => return Err(EnvelopeError::Unavailable),
-        };
-        if fresh {
-            Ok(())
-        } else {
-            Err(EnvelopeError::Replayed)
+        match self.replay.remember_shared(&self.limiter, key).await {
+            Remember::Fresh => Ok(()),
+            Remember::Replay => Err(EnvelopeError::Replayed),
+            Remember::Full => Err(EnvelopeError::Unavailable),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! `<UTC time, µs>-<random>`, so they sort by age and a client can only name one that
 //! [`Backups::list`] shows: ids are checked character by character and never carry a path.
 
-use super::durable;
+use crate::durable;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

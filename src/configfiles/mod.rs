@@ -6,12 +6,12 @@
 //! per client): it receives a parsed [`Request`] and answers with fields for the response.
 
 pub mod backups;
-pub mod durable;
 pub mod format;
 pub mod ini;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, FileSettings};
+use crate::durable;
 use backups::{BackupInfo, Backups};
 use format::{FileFormat, FormatError, SectionView};
 use ini::{Selector, Upsert};

@@ -106,8 +106,6 @@ pub struct Authenticator {
     pub lockout: Arc<Lockout>,
     /// Nonces of signed requests (local; Redis is used instead when configured).
     pub replay: ReplayCache,
-    /// How long a nonce is remembered: twice the signature window, plus a second.
-    pub replay_ttl: Duration,
     /// Audit trail.
     pub audit: AuditLog,
     /// Policy.
@@ -575,21 +573,10 @@ impl Authenticator {
         // node cannot be replayed on another; otherwise (or while Redis is down) this node's
         // memory decides.
         let nonce_key = format!("nonce:{}:{}", claim.keyid, claim.nonce);
-        let shared = self
-            .limiter
-            .remember_once(&nonce_key, self.replay_ttl)
-            .await
-            .map_err(|_| Failure::signature(SignatureError::ReplayCacheFull))?;
-        let fresh = match shared {
-            Some(fresh) => fresh,
-            None => match self.replay.remember(nonce_key) {
-                Remember::Fresh => true,
-                Remember::Replay => false,
-                Remember::Full => return Err(Failure::signature(SignatureError::ReplayCacheFull)),
-            },
-        };
-        if !fresh {
-            return Err(Failure::signature(SignatureError::Replayed));
+        match self.replay.remember_shared(&self.limiter, nonce_key).await {
+            Remember::Fresh => {}
+            Remember::Replay => return Err(Failure::signature(SignatureError::Replayed)),
+            Remember::Full => return Err(Failure::signature(SignatureError::ReplayCacheFull)),
         }
         Ok((principal, Request::from_parts(parts, Body::from(body))))
     }

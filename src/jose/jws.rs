@@ -5,6 +5,7 @@ use super::{JoseError, b64};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 #[derive(Deserialize)]
 struct Header {
@@ -17,12 +18,20 @@ struct Header {
 
 /// A compact JWS split into its parts; the payload is readable before verification only so
 /// that the caller can pick the verification key (the `iss` claim). Nothing read from it may
-/// be trusted until [`Jws::verify`] succeeds.
-#[derive(Debug)]
+/// be trusted until [`Jws::verify`] succeeds. The payload may carry a secret (the envelope's
+/// `body_key`): it is zeroized on drop and never printed.
 pub struct Jws<'a> {
     signing_input: &'a str,
-    payload: Vec<u8>,
+    payload: Zeroizing<Vec<u8>>,
     signature: Vec<u8>,
+}
+
+impl std::fmt::Debug for Jws<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jws")
+            .field("payload", &"***")
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Jws<'a> {
@@ -47,7 +56,7 @@ impl<'a> Jws<'a> {
         }
         Ok(Self {
             signing_input,
-            payload: b64::decode(payload, "JWS payload")?,
+            payload: Zeroizing::new(b64::decode(payload, "JWS payload")?),
             signature: b64::decode(signature, "JWS signature")?,
         })
     }

@@ -13,14 +13,13 @@
 //! (`[envelope] private_key`, `previous_private_key`) rotate the same way by a config change.
 
 use super::{EcJwk, JoseError};
+use crate::durable;
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::elliptic_curve::Generate;
 use p256::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
 };
 use p256::{PublicKey, SecretKey};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -180,37 +179,21 @@ pub fn read_key(path: &Path) -> Result<ServerKey, KeyFileError> {
     })
 }
 
-/// Write `key` to `path` through a synced temporary file (mode 0600) and a rename.
+/// Write `key` to `path` (mode 0600) through a synced temporary file and a rename.
 fn write_key(path: &Path, key: &ServerKey) -> Result<(), KeyFileError> {
     let pem = key.to_pem().map_err(|source| KeyFileError::Key {
         path: path.to_owned(),
         source,
     })?;
-    let tmp = path.with_extension("pem.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_error(&tmp))?;
-    file.write_all(pem.as_bytes()).map_err(io_error(&tmp))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_error(path))
+    durable::replace_with_mode(path, pem.as_bytes(), Some(0o600)).map_err(io_error(path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), KeyFileError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))
+    durable::sync_dir(dir).map_err(io_error(dir))
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), KeyFileError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_error(dir))
+    durable::ensure_private_dir(dir).map_err(io_error(dir))
 }
 
 /// Load the keyring from `dir`, creating `current.pem` on first start.

@@ -3,6 +3,7 @@
 //! a replay through. Only requests with a valid signature reach it, so only authenticated
 //! clients can fill it.
 
+use crate::limits::Limiter;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -33,6 +34,18 @@ impl ReplayCache {
             seen: Mutex::new(HashMap::new()),
             capacity,
             ttl,
+        }
+    }
+
+    /// Remember `key` on every node: through Redis when the limiter has it, so that a value
+    /// captured on one node cannot be replayed on another; otherwise (or while Redis is down
+    /// and fail-open) in this cache. Redis down with fail-closed answers [`Remember::Full`].
+    pub async fn remember_shared(&self, limiter: &Limiter, key: String) -> Remember {
+        match limiter.remember_once(&key, self.ttl).await {
+            Ok(Some(true)) => Remember::Fresh,
+            Ok(Some(false)) => Remember::Replay,
+            Ok(None) => self.remember(key),
+            Err(_) => Remember::Full,
         }
     }
 

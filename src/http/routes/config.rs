@@ -7,6 +7,7 @@
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::envelope::Opened;
+use crate::auth::keys::rfc3339;
 use crate::configfiles::{self, Request as ConfigRequest};
 use crate::http::authn::{body_bytes, origin};
 use crate::http::error::ApiError;
@@ -85,7 +86,7 @@ async fn config(State(state): State<AppState>, request: Request) -> Result<Respo
         }
     };
     let body = body_bytes(request.into_body()).await;
-    let (sealed, action, file) = match body {
+    let (sealed, attempt) = match body {
         Ok(body) => handle(&state, &opened, &body).await,
         Err(ApiError::PayloadTooLarge) => (
             Sealed::error(
@@ -94,15 +95,14 @@ async fn config(State(state): State<AppState>, request: Request) -> Result<Respo
                 "The request body exceeds the size limit",
             ),
             None,
-            None,
         ),
         Err(_) => (
             Sealed::error(400, "Bad request", "The body could not be read"),
             None,
-            None,
         ),
     };
-    if let Some(action) = action.filter(|a| sealed.status != StatusCode::OK || is_write(a)) {
+    // Changes and refusals are audited; successful reads are not (they would drown the trail).
+    if let Some(attempt) = attempt.filter(|a| sealed.status != StatusCode::OK || a.writes) {
         let outcome = match sealed.status.as_u16() {
             200 => Outcome::Success,
             403 => Outcome::Denied,
@@ -111,33 +111,38 @@ async fn config(State(state): State<AppState>, request: Request) -> Result<Respo
         state
             .audit
             .record(
-                AuditEvent::new(&format!("config.{action}"), outcome, sealed.message.clone())
-                    .route(route.as_deref())
-                    .client(client_ip.map(|ip| ip.to_string()))
-                    .with("client", opened.client.name.clone())
-                    .with("file", file.unwrap_or_default())
-                    .with("status", sealed.status.as_u16())
-                    .with("jti", opened.jti.clone()),
+                // A refusal is recorded by its code, not its message: a message can quote the
+                // request (a parse error), and request content never goes into the trail.
+                AuditEvent::new(
+                    &format!("config.{}", attempt.action),
+                    outcome,
+                    match sealed.fields.get("error").and_then(Value::as_str) {
+                        Some(code) => code.to_owned(),
+                        None => sealed.message.clone(),
+                    },
+                )
+                .route(route.as_deref())
+                .client(client_ip.map(|ip| ip.to_string()))
+                .with("client", opened.client.name.clone())
+                .with("file", attempt.file.unwrap_or_default())
+                .with("status", sealed.status.as_u16())
+                .with("jti", opened.jti.clone()),
             )
             .await;
     }
     seal(&state, &opened, sealed)
 }
 
-fn is_write(action: &str) -> bool {
-    matches!(
-        action,
-        "write_file" | "write_section" | "delete_section" | "restore_backup"
-    )
+/// What a request tried to do, for the audit trail.
+struct Attempt {
+    action: &'static str,
+    writes: bool,
+    file: Option<String>,
 }
 
 /// Decrypt, authorise and carry out the request. Returns the outcome with the action and
 /// file named (for the audit trail).
-async fn handle(
-    state: &AppState,
-    opened: &Opened,
-    body: &[u8],
-) -> (Sealed, Option<&'static str>, Option<String>) {
+async fn handle(state: &AppState, opened: &Opened, body: &[u8]) -> (Sealed, Option<Attempt>) {
     let plaintext = match opened.open_body(body) {
         Ok(plaintext) => plaintext,
         Err(err) => {
@@ -148,7 +153,6 @@ async fn handle(
                     format!("body must be a compact JWE (dir, A256GCM) under body_key: {err}"),
                 ),
                 None,
-                None,
             );
         }
     };
@@ -158,12 +162,16 @@ async fn handle(
             return (
                 Sealed::error(400, "Bad request", format!("invalid request: {err}")),
                 None,
-                None,
             );
         }
     };
     let action = request.action();
     let file = request.file().map(str::to_owned);
+    let attempt = Attempt {
+        action,
+        writes: request.writes(),
+        file: file.clone(),
+    };
     let client = &opened.client;
     if !client.may_use_action(action) {
         return (
@@ -172,8 +180,7 @@ async fn handle(
                 "Forbidden",
                 format!("client `{}` may not use `{action}`", client.name),
             ),
-            Some(action),
-            file,
+            Some(attempt),
         );
     }
     if let Some(name) = &file {
@@ -182,7 +189,7 @@ async fn handle(
         if !state.configfiles.contains(name) {
             let err = configfiles::ConfigFileError::UnknownFile(name.clone());
             let (status, code, message) = configfiles::error_fields(&err);
-            return (Sealed::error(status, code, message), Some(action), file);
+            return (Sealed::error(status, code, message), Some(attempt));
         }
         if !client.may_use_file(name) {
             return (
@@ -191,8 +198,7 @@ async fn handle(
                     "Forbidden",
                     format!("client `{}` may not use file `{name}`", client.name),
                 ),
-                Some(action),
-                file,
+                Some(attempt),
             );
         }
     }
@@ -217,20 +223,11 @@ async fn handle(
             sealed
         }
     };
-    (sealed, Some(action), file)
+    (sealed, Some(attempt))
 }
 
 fn seal(state: &AppState, opened: &Opened, sealed: Sealed) -> Result<Response, ApiError> {
-    let timestamp = state
-        .clock
-        .now()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
+    let timestamp = rfc3339(state.clock.unix()).unwrap_or_default();
     let mut document = Map::new();
     document.insert("status".to_owned(), sealed.status.as_u16().into());
     document.insert("timestamp".to_owned(), timestamp.into());

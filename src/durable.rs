@@ -1,4 +1,4 @@
-//! Crash-safe file replacement and the backups kept beside each managed file.
+//! Crash-safe file replacement, shared by the config-file service and the key files.
 //!
 //! A replacement writes a temporary file in the same directory, syncs it, gives it the old
 //! file's mode and owner, renames it over the old one and syncs the directory: after a crash
@@ -31,11 +31,19 @@ pub fn read(path: &Path, max: usize) -> io::Result<Option<Vec<u8>>> {
 /// Replace `path` with `contents` atomically and durably, keeping mode and ownership (a new
 /// file gets mode 0600: config files such as wg0.conf hold private keys).
 pub fn replace(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace_with_mode(path, contents, None)
+}
+
+/// [`replace`], but with mode `mode` whatever the old file had (`None`: keep the old mode),
+/// for files that must stay private, such as key files.
+pub fn replace_with_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     let dir = parent(path)?;
     let existing = fs::metadata(path).ok();
-    let mode = existing
-        .as_ref()
-        .map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let mode = mode.unwrap_or_else(|| {
+        existing
+            .as_ref()
+            .map_or(0o600, |m| m.permissions().mode() & 0o7777)
+    });
     let tmp = temp_path(path)?;
     let result = (|| {
         let mut file = OpenOptions::new()
