@@ -52,6 +52,60 @@ pub struct Settings {
     pub client_keys: std::collections::BTreeMap<String, ClientKeySettings>,
     /// The encrypted envelope: server keys and token rules.
     pub envelope: EnvelopeSettings,
+    /// The message drop (seed 004).
+    pub messages: MessageSettings,
+}
+
+/// Who may post to the message drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Posting {
+    /// Anyone, rate-limited per client address (the seed's public service).
+    #[default]
+    Open,
+    /// Only keys holding the `messages.create` permission (user and admin roles).
+    Key,
+}
+
+/// `[messages]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessageSettings {
+    /// `open` or `key`.
+    pub posting: Posting,
+    /// Lifetime of a message posted without `expires_in`.
+    #[serde(with = "human_duration")]
+    pub default_expires_in: Duration,
+    /// Longest lifetime a poster may ask for.
+    #[serde(with = "human_duration")]
+    pub max_expires_in: Duration,
+    /// Largest message, in bytes of UTF-8 text; larger gets 413.
+    pub max_message_bytes: usize,
+    /// How often expired messages are deleted from the SQL store (Redis expires its own).
+    #[serde(with = "human_duration")]
+    pub purge_interval: Duration,
+}
+
+impl Default for MessageSettings {
+    fn default() -> Self {
+        Self {
+            posting: Posting::Open,
+            default_expires_in: Duration::from_secs(24 * 3600),
+            max_expires_in: Duration::from_secs(7 * 24 * 3600),
+            max_message_bytes: 64 * 1024,
+            purge_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[server.tls]`: serve HTTPS with these PEM files. Both are read again on SIGHUP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Certificate chain, leaf first (PEM).
+    pub cert: PathBuf,
+    /// The leaf's private key (PEM: PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
 }
 
 /// One entry of `[files]`: `wireguard_wg0 = { path = "/etc/wireguard/wg0.conf", backup = true }`.
@@ -147,6 +201,8 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// Serve HTTPS; plain HTTP when unset.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for ServerSettings {
@@ -157,6 +213,7 @@ impl Default for ServerSettings {
             base_url: None,
             shutdown_grace: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -506,7 +563,9 @@ impl Settings {
                 reason: "must be 64 hex characters (32 random bytes)".to_owned(),
             });
         }
-        const GROUPS: &[&str] = &["identity", "keys", "sessions", "audit", "config"];
+        const GROUPS: &[&str] = &[
+            "identity", "keys", "sessions", "audit", "config", "messages",
+        ];
         if let Some(unknown) = self
             .limits
             .groups
@@ -591,6 +650,36 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "envelope",
                 reason: "key_reload_interval, replay_cache_capacity and max_file_bytes must be greater than zero".to_owned(),
+            });
+        }
+        self.validate_messages()
+    }
+
+    fn validate_messages(&self) -> Result<(), ConfigError> {
+        let messages = &self.messages;
+        const YEAR: Duration = Duration::from_secs(366 * 86_400);
+        if messages.default_expires_in.as_secs() == 0
+            || messages.max_expires_in > YEAR
+            || messages.default_expires_in > messages.max_expires_in
+        {
+            return Err(ConfigError::Invalid {
+                key: "messages",
+                reason: "need 1s <= default_expires_in <= max_expires_in <= 366d".to_owned(),
+            });
+        }
+        if messages.max_message_bytes == 0
+            || messages.max_message_bytes >= self.limits.max_body_bytes
+        {
+            return Err(ConfigError::Invalid {
+                key: "messages.max_message_bytes",
+                reason: "must be greater than zero and smaller than limits.max_body_bytes"
+                    .to_owned(),
+            });
+        }
+        if messages.purge_interval.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "messages.purge_interval",
+                reason: "must be greater than zero".to_owned(),
             });
         }
         Ok(())

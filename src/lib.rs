@@ -26,11 +26,15 @@ pub mod http;
 pub mod jose;
 /// Rate limits and usage quotas, in memory or on Redis.
 pub mod limits;
+/// The message drop (seed 004): unguessable ids, expiry, burn-after-reading, encryption at rest.
+pub mod messages;
 /// Secret-holding types that zeroize on drop and never print.
 pub mod secret;
 /// Build the application from settings and run it until shutdown.
 pub mod startup;
 /// Persistence behind the `Store` trait; all SQL lives here.
 pub mod store;
-/// Logging setup: text or JSON, stderr or a daily-rotated file.
+/// Logging setup: text or JSON, stderr or a daily-rotated file; the access log.
 pub mod telemetry;
+/// TLS: the one crypto provider, certificates that reload on SIGHUP, development certificates.
+pub mod tls;

@@ -17,8 +17,10 @@ use crate::http::state::{AppState, HealthCache, Shared};
 use crate::jose::keyring::LiveKeyring;
 use crate::jose::{Keyring, ServerKey};
 use crate::limits::Limiter;
+use crate::messages::Messages;
 use crate::secret::SecretKey;
-use crate::store::{self, OwnerKind};
+use crate::store::{self, MessageStore, OwnerKind, RedisMessages};
+use crate::tls::ReloadingCert;
 use anyhow::Context;
 use std::future::Future;
 use std::io::Write;
@@ -40,6 +42,7 @@ pub struct Application {
     state: AppState,
     settings: Settings,
     audit_writer: tokio::task::JoinHandle<()>,
+    certificate: Option<Arc<ReloadingCert>>,
 }
 
 impl Application {
@@ -50,7 +53,18 @@ impl Application {
         clock: Arc<dyn Clock>,
         env_keys: EnvKeys,
     ) -> anyhow::Result<Self> {
+        crate::tls::install_crypto_provider();
         create_private_dir(&settings.storage.data_dir)?;
+        // A bad certificate stops the start, before anything listens.
+        let certificate = match &settings.server.tls {
+            Some(tls) => {
+                let cert = ReloadingCert::load(&tls.cert, &tls.key)
+                    .context("loading [server.tls] certificate")?;
+                tracing::info!(cert = %tls.cert.display(), fingerprint = %cert.fingerprint(), "serving HTTPS");
+                Some(Arc::new(cert))
+            }
+            None => None,
+        };
         let store = store::connect(&settings.storage.database_url())
             .await
             .context("opening the store")?;
@@ -105,13 +119,14 @@ impl Application {
             auth.session_ttl,
             auth.single_session,
         );
-        // TLS is terminated in front of us when the public URL is https: cookies get `Secure`
-        // and responses carry HSTS, as they would with TLS served here.
-        let tls = settings
-            .server
-            .base_url
-            .as_deref()
-            .is_some_and(|url| url.starts_with("https://"));
+        // TLS served here, or terminated in front of us (the public URL is https): either way
+        // cookies get `Secure` and responses carry HSTS.
+        let tls = certificate.is_some()
+            || settings
+                .server
+                .base_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://"));
         let window = i64::try_from(auth.signature_window.as_secs()).unwrap_or(i64::MAX);
         let scheme = match &settings.server.base_url {
             Some(url) if url.starts_with("https://") => "https",
@@ -192,6 +207,14 @@ impl Application {
             )
             .context("configuring [client_keys]")?,
         );
+        let message_store = match &settings.storage.redis_url {
+            Some(url) => Arc::new(
+                RedisMessages::new(url, &limits.redis_prefix, MESSAGE_REDIS_TIMEOUT)
+                    .context("configuring redis for messages")?,
+            ) as Arc<dyn MessageStore>,
+            None => store.messages(),
+        };
+        let messages = Messages::new(message_store, Arc::clone(&clock), settings.messages.clone());
         let state = AppState::new(Shared {
             store,
             clock,
@@ -213,12 +236,14 @@ impl Application {
             )),
             envelope,
             configfiles,
+            messages,
         });
         Ok(Self {
             listener,
             state,
             settings,
             audit_writer,
+            certificate,
         })
     }
 
@@ -244,15 +269,28 @@ impl Application {
             state,
             settings,
             audit_writer,
+            certificate,
         } = self;
-        let background = spawn_background(&state, &settings);
+        let mut background = spawn_background(&state, &settings);
+        let acceptor = match certificate {
+            Some(certificate) => {
+                background.push(spawn_certificate_reloader(Arc::clone(&certificate)));
+                Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+                    certificate,
+                )?))
+            }
+            None => {
+                background.push(spawn_certificate_reloader_noop());
+                None
+            }
+        };
         let app = router::build(state.clone(), &settings.limits);
         let limits = ConnectionLimits {
             max_connections: settings.limits.max_connections,
             header_read_timeout: settings.limits.header_read_timeout,
             shutdown_grace: settings.server.shutdown_grace,
         };
-        server::serve(listener, app, limits, shutdown).await;
+        server::serve(listener, acceptor, app, limits, shutdown).await;
         for task in background {
             task.abort();
         }
@@ -321,8 +359,54 @@ fn spawn_background(state: &AppState, settings: &Settings) -> Vec<tokio::task::J
             }
         })
     };
-    vec![refresh, flush, keys]
+    let mut tasks = vec![refresh, flush, keys];
+    if state.messages.backend() == "sql" {
+        tasks.push(state.messages.spawn_purger());
+    }
+    tasks
 }
+
+/// SIGHUP: read the certificate files again. New connections get the new certificate;
+/// open ones keep theirs. A file that does not load is logged and the old certificate stays.
+fn spawn_certificate_reloader(certificate: Arc<ReloadingCert>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; certificates will not reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let certificate = Arc::clone(&certificate);
+            match tokio::task::spawn_blocking(move || certificate.reload()).await {
+                Ok(Ok(fingerprint)) => {
+                    tracing::info!(%fingerprint, "SIGHUP: TLS certificate reloaded");
+                }
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "SIGHUP: certificate not reloaded; still serving the previous one");
+                }
+                Err(err) => tracing::error!(error = %err, "SIGHUP: reload task failed"),
+            }
+        }
+    })
+}
+
+/// Without TLS, SIGHUP has nothing to reload; it must not end the process (its default).
+fn spawn_certificate_reloader_noop() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: no TLS certificate configured; nothing to reload");
+        }
+    })
+}
+
+/// Message storage calls to Redis carry up to 64 KiB; they get longer than limit checks.
+const MESSAGE_REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Directory, in the data directory, of config-file backups (one subdirectory per file).
 pub const BACKUP_DIR: &str = "backups";

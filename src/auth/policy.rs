@@ -19,6 +19,8 @@ pub enum Permission {
     SessionsManage,
     /// Read the audit trail.
     AuditRead,
+    /// Post to the message drop when `[messages] posting = "key"`.
+    MessagesCreate,
 }
 
 impl Permission {
@@ -28,6 +30,7 @@ impl Permission {
         Permission::KeysManage,
         Permission::SessionsManage,
         Permission::AuditRead,
+        Permission::MessagesCreate,
     ];
 
     /// Stable name, as used in logs and audit records.
@@ -37,6 +40,7 @@ impl Permission {
             Permission::KeysManage => "keys.manage",
             Permission::SessionsManage => "sessions.manage",
             Permission::AuditRead => "audit.read",
+            Permission::MessagesCreate => "messages.create",
         }
     }
 
@@ -91,12 +95,13 @@ impl Role {
 
     /// The permissions this role holds.
     pub fn permissions(self) -> &'static [Permission] {
-        const USER: &[Permission] = &[Permission::IdentityRead];
+        const USER: &[Permission] = &[Permission::IdentityRead, Permission::MessagesCreate];
         const ADMIN: &[Permission] = &[
             Permission::IdentityRead,
             Permission::KeysManage,
             Permission::SessionsManage,
             Permission::AuditRead,
+            Permission::MessagesCreate,
         ];
         const DEVICE: &[Permission] = &[Permission::IdentityRead];
         match self {

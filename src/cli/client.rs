@@ -43,6 +43,10 @@ struct ConfigArgs {
     /// Server base URL.
     #[arg(long, env = "PORTCULLIS_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Also trust this CA certificate (PEM) for an https URL, such as the `dev-ca.pem` of
+    /// `serve --tls-self-signed`; the system's roots are trusted in any case.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
     /// This client's name (`[client_keys.<name>]` on the server).
     #[arg(long, env = "PORTCULLIS_CLIENT")]
     name: String,
@@ -142,7 +146,13 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("reading {}", args.key.display()))?,
     );
     let client_key = SigningKey::from(crate::jose::ServerKey::from_pem(&pem)?.secret().clone());
-    let http = reqwest::Client::new();
+    let mut http = reqwest::Client::builder();
+    if let Some(path) = &args.ca_cert {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        http = http.tls_certs_merge([reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", path.display()))?]);
+    }
+    let http = http.build().context("building the HTTP client")?;
     let base = args.url.trim_end_matches('/');
     let (server_jwk, server_key) = server_key(&http, base, args.server_key.as_deref()).await?;
     let alg = match args.alg {

@@ -40,6 +40,7 @@ pub enum Command {
 /// Run the parsed command. `Ok(false)` means "ran, but the answer is no" (exit status 1),
 /// as when `audit verify` finds a broken chain.
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
+    crate::tls::install_crypto_provider();
     if let Command::Client(args) = cli.command {
         // A client needs no server settings.
         return client::run(args).await;

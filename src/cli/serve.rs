@@ -2,7 +2,7 @@
 
 use crate::auth::EnvKeys;
 use crate::clock::SystemClock;
-use crate::config::Settings;
+use crate::config::{Settings, TlsSettings};
 use crate::startup::{Application, shutdown_signal};
 use crate::telemetry;
 use clap::Args;
@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Directory for the database and local state.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Serve HTTPS with a development certificate for localhost, made on first use under
+    /// `<data_dir>/tls/` (trust `dev-ca.pem`). Not for production.
+    #[arg(long)]
+    pub tls_self_signed: bool,
 }
 
 /// Start the server and run until SIGTERM/SIGINT.
@@ -36,6 +40,23 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
     }
     settings.validate()?;
     let _guard = telemetry::init(&settings.logging)?;
+    if args.tls_self_signed {
+        if settings.server.tls.is_some() {
+            anyhow::bail!("--tls-self-signed and [server.tls] are both set; choose one");
+        }
+        let host = settings.server.host.parse().ok();
+        let dev = crate::tls::self_signed::ensure(&settings.storage.data_dir, host)?;
+        warn_development_certificate(&dev);
+        settings.server.tls = Some(TlsSettings {
+            cert: dev.cert,
+            key: dev.key,
+        });
+    }
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let env_keys = if settings.auth.env_keys {
         EnvKeys::from_env()?
     } else {
@@ -45,6 +66,19 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
     let address = app.local_addr()?;
     tracing::info!(%address, "listening");
     // One machine-readable line on stdout, so scripts (and tests) using port 0 find the server.
-    println!("portcullis listening on http://{address}");
+    println!("portcullis listening on {scheme}://{address}");
     app.run(shutdown_signal()).await
+}
+
+/// Said loudly, on stderr and in the log: this certificate must not reach production.
+fn warn_development_certificate(dev: &crate::tls::self_signed::DevCertificate) {
+    let ca = dev.ca.display();
+    eprintln!(
+        "\n  !!! DEVELOPMENT TLS CERTIFICATE: NOT FOR PRODUCTION !!!\n  \
+         {} a certificate for localhost, 127.0.0.1 and ::1, signed by a throwaway CA.\n  \
+         Clients must trust {ca}, e.g. curl --cacert {ca} https://localhost:<port>/healthz\n  \
+         For production, set [server.tls] cert and key to a real certificate.\n",
+        if dev.created { "Made" } else { "Reusing" },
+    );
+    tracing::warn!(ca = %ca, cert = %dev.cert.display(), "serving a DEVELOPMENT certificate (--tls-self-signed): not for production");
 }

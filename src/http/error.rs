@@ -68,6 +68,9 @@ pub enum ApiError {
     /// 413.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A part of the request (a message) exceeds its own limit; the text says which.
+    #[error("{0}")]
+    TooLarge(String),
     /// 415.
     #[error("unsupported media type")]
     UnsupportedMediaType,
@@ -200,6 +203,12 @@ impl ApiError {
                 "Payload too large".into(),
                 "The request body exceeds the size limit".into(),
             ),
+            ApiError::TooLarge(message) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request.too_large",
+                "Payload too large".into(),
+                message.clone(),
+            ),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "request.media_type",
@@ -299,7 +308,10 @@ impl From<KeyError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        ApiError::Internal(err.to_string())
+        match err {
+            StoreError::Unavailable(reason) => ApiError::Unavailable(reason),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

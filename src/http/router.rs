@@ -1,6 +1,7 @@
 //! The whole HTTP application: every area's routes, merged, wrapped in the middleware stack.
 
 use super::error::ApiError;
+use super::middleware::access_log::access_log;
 use super::middleware::client_ip::client_ip;
 use super::middleware::json_errors::json_errors;
 use super::middleware::request_id::{RequestId, request_id};
@@ -32,6 +33,7 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
         .merge(routes::sessions::router(&state))
         .merge(routes::audit::router(&state))
         .merge(routes::config::router(&state))
+        .merge(routes::messages::router(&state))
         .fallback(not_found)
         .with_state(state)
         // Layers listed outermost first. Each wraps every route and the fallback, so a 404,
@@ -43,21 +45,23 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
                 .layer(from_fn(request_id))
                 // 2. The client address (through trusted proxies) for everything below.
                 .layer(from_fn_with_state(proxies, client_ip))
-                // 3. Security headers on whatever comes back, errors included.
+                // 3. One access-log line per request, with the final status.
+                .layer(from_fn(access_log))
+                // 4. Security headers on whatever comes back, errors included.
                 .layer(from_fn_with_state(tls, security_headers))
-                // 4. Framework answers (405 from routing, 408, 413, panics) get our JSON shape.
+                // 5. Framework answers (405 from routing, 408, 413, panics) get our JSON shape.
                 .layer(from_fn(json_errors))
-                // 5. A panic becomes a 500 with a correlation id, not a dropped connection.
+                // 6. A panic becomes a 500 with a correlation id, not a dropped connection.
                 .layer(CatchPanicLayer::custom(on_panic))
-                // 6. One span per request, keyed by the matched route (never the raw URI,
+                // 7. One span per request, keyed by the matched route (never the raw URI,
                 //    whose query string could hold a secret).
                 .layer(TraceLayer::new_for_http().make_span_with(span))
-                // 7. A deadline on the whole request, body upload included → 408.
+                // 8. A deadline on the whole request, body upload included → 408.
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     limits.request_timeout,
                 ))
-                // 8. Body size limit, enforced while the body streams in → 413.
+                // 9. Body size limit, enforced while the body streams in → 413.
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
         )
 }

@@ -2,7 +2,9 @@
 //! faces the internet needs three things `axum::serve` does not set: a deadline for reading
 //! request headers (slow-loris), an idle limit for kept-alive connections (the same timer),
 //! and a cap on open connections — without them an unauthenticated client can hold sockets
-//! and tasks without bound. It also gives graceful shutdown a deadline.
+//! and tasks without bound. It also gives graceful shutdown a deadline. With TLS, the
+//! handshake runs in the connection's task under the same header deadline, so a client that
+//! opens a socket and never says hello holds a permit only briefly.
 
 use axum::Router;
 use axum::body::Body;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// Connection-level limits.
@@ -30,10 +33,11 @@ pub struct ConnectionLimits {
     pub shutdown_grace: Duration,
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves; then stop accepting, let open
-/// requests finish within the grace period, and return.
+/// Serve `app` on `listener` (over TLS with `tls`) until `shutdown` resolves; then stop
+/// accepting, let open requests finish within the grace period, and return.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     app: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
@@ -73,11 +77,38 @@ pub async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            let service = TowerToHyperService::new(service);
+            let result =
+                match tls {
+                    None => {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection).await
+                    }
+                    Some(acceptor) => {
+                        let stream =
+                            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(err)) => {
+                                    tracing::debug!(error = %err, %peer, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection).await
+                    }
+                };
+            if let Err(err) = result {
                 tracing::debug!(error = %err, %peer, "connection ended with an error");
             }
             drop(permit);

@@ -60,6 +60,8 @@ pub struct Shared {
     pub envelope: Arc<EnvelopeVerifier>,
     /// The config-file service.
     pub configfiles: ConfigFiles,
+    /// The message drop.
+    pub messages: crate::messages::Messages,
 }
 
 /// The result of the last store ping, reused for [`HealthCache::TTL`].

@@ -17,6 +17,7 @@ pub(super) const SQLITE: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_key_limits.sql"),
     ),
+    (4, include_str!("../../migrations/sqlite/0004_messages.sql")),
 ];
 
 /// Apply every migration not yet recorded in `schema_migrations`.

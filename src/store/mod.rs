@@ -2,10 +2,16 @@
 //! [`models`]; each database engine has one implementation, chosen once from the URL scheme.
 //! All SQL lives in this module.
 
+pub mod messages;
 mod migrate;
 pub mod models;
+mod redis_messages;
 mod sqlite;
+mod sqlite_messages;
 mod sqlite_sessions;
+
+pub use messages::{MessageStore, StoredMessage};
+pub use redis_messages::RedisMessages;
 
 pub use models::{
     AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord,
@@ -44,6 +50,9 @@ pub enum StoreError {
     /// The storage URL cannot be used.
     #[error("unsupported storage URL: {0}")]
     UnsupportedUrl(String),
+    /// A networked store (Redis) did not answer in time; the request may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Everything Portcullis keeps durably. Every method that reports success has committed.
@@ -126,6 +135,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit records matching `filter`, in chain order.
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// The message drop's storage in this database (used when no Redis is configured).
+    fn messages(&self) -> Arc<dyn MessageStore>;
 }
 
 /// Open the store named by `url`, creating and migrating it as needed.

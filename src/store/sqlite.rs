@@ -452,4 +452,10 @@ impl Store for SqliteStore {
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         extra::audit_events(&self.pool, filter).await
     }
+
+    fn messages(&self) -> std::sync::Arc<dyn super::MessageStore> {
+        std::sync::Arc::new(super::sqlite_messages::SqliteMessages {
+            pool: self.pool.clone(),
+        })
+    }
 }

@@ -1,6 +1,7 @@
 //! Middleware, one concern per file. The order in which they wrap the routes is set, and
 //! explained, in `http::router`.
 
+pub mod access_log;
 pub mod authorize;
 pub mod client_ip;
 pub mod json_errors;

@@ -1,0 +1,143 @@
+//! Redis implementation of [`MessageStore`] (the seed's store). One hash per message under
+//! `<prefix>msg:<lookup>`, with a TTL that ends with the message, so Redis itself forgets
+//! expired messages. Reads and puts are Lua scripts: each is one atomic step on the server,
+//! which is what makes burn-after-reading safe between several nodes.
+//!
+//! Durability is Redis's: a message survives a Redis restart only with AOF or RDB persistence
+//! configured there.
+
+use super::StoreError;
+use super::messages::{MessageStore, StoredMessage};
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::time::Duration;
+
+/// Store only if absent; expire with the message.
+const PUT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'sealed', ARGV[1], 'burn', ARGV[2], 'delete', ARGV[3],
+           'created', ARGV[4], 'expires', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+return 1
+";
+
+/// Fetch a live message; a burn-after-reading one is deleted in the same step.
+const READ: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'sealed', 'burn', 'delete', 'created', 'expires')
+if not v[1] then return false end
+if tonumber(v[5]) <= tonumber(ARGV[1]) then return false end
+if v[2] == '1' then redis.call('DEL', KEYS[1]) end
+return v
+";
+
+/// Messages in Redis.
+pub struct RedisMessages {
+    connection: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    put: redis::Script,
+    read: redis::Script,
+}
+
+impl RedisMessages {
+    /// Connect lazily to `url` (start-up does not wait for Redis); keys start with `prefix`.
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::UnsupportedUrl(format!("redis: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| StoreError::UnsupportedUrl(format!("redis: {e}")))?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_owned(),
+            timeout,
+            put: redis::Script::new(PUT),
+            read: redis::Script::new(READ),
+        })
+    }
+
+    fn key(&self, lookup: &str) -> String {
+        format!("{}msg:{lookup}", self.prefix)
+    }
+
+    /// Run one Redis call under the timeout; any failure is `Unavailable`.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(StoreError::Unavailable(format!("redis: {err}"))),
+            Err(_) => Err(StoreError::Unavailable("redis: timed out".to_owned())),
+        }
+    }
+}
+
+type Fields = (Vec<u8>, String, String, i64, i64);
+
+#[async_trait]
+impl MessageStore for RedisMessages {
+    async fn put(&self, message: &StoredMessage) -> Result<(), StoreError> {
+        let ttl = (message.expires_at - message.created_at).max(1);
+        let mut connection = self.connection.clone();
+        let mut invocation = self.put.key(self.key(&message.lookup));
+        invocation
+            .arg(message.sealed.as_slice())
+            .arg(if message.burn { "1" } else { "0" })
+            .arg(&message.delete_hash)
+            .arg(message.created_at)
+            .arg(message.expires_at)
+            .arg(ttl);
+        let stored: i64 = self.call(invocation.invoke_async(&mut connection)).await?;
+        if stored == 0 {
+            return Err(StoreError::Conflict("message id already in use"));
+        }
+        Ok(())
+    }
+
+    async fn read(&self, lookup: &str, now: i64) -> Result<Option<StoredMessage>, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.read.key(self.key(lookup));
+        invocation.arg(now);
+        let fields: Option<Fields> = self.call(invocation.invoke_async(&mut connection)).await?;
+        Ok(fields.map(
+            |(sealed, burn, delete_hash, created_at, expires_at)| StoredMessage {
+                lookup: lookup.to_owned(),
+                sealed,
+                burn: burn == "1",
+                delete_hash,
+                created_at,
+                expires_at,
+            },
+        ))
+    }
+
+    async fn delete_hash(&self, lookup: &str, now: i64) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("HMGET");
+        command.arg(self.key(lookup)).arg("delete").arg("expires");
+        let (hash, expires): (Option<String>, Option<i64>) =
+            self.call(command.query_async(&mut connection)).await?;
+        Ok(hash.filter(|_| expires.is_some_and(|at| at > now)))
+    }
+
+    async fn delete(&self, lookup: &str) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("DEL");
+        command.arg(self.key(lookup));
+        let removed: i64 = self.call(command.query_async(&mut connection)).await?;
+        Ok(removed > 0)
+    }
+
+    async fn purge_expired(&self, _now: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+}

@@ -1,0 +1,109 @@
+//! SQLite implementation of [`MessageStore`]. Portable SQL: `DELETE … RETURNING` is in both
+//! SQLite (3.35+) and PostgreSQL.
+
+use super::StoreError;
+use super::messages::{MessageStore, StoredMessage};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Pool, Row, Sqlite};
+
+/// Messages in the embedded database.
+#[derive(Debug, Clone)]
+pub struct SqliteMessages {
+    pub(super) pool: Pool<Sqlite>,
+}
+
+fn from_row(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
+    Ok(StoredMessage {
+        lookup: row.try_get("lookup")?,
+        sealed: row.try_get("sealed")?,
+        burn: row.try_get::<i64, _>("burn")? != 0,
+        delete_hash: row.try_get("delete_hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+#[async_trait]
+impl MessageStore for SqliteMessages {
+    async fn put(&self, message: &StoredMessage) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO messages (lookup, sealed, burn, delete_hash, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (lookup) DO NOTHING",
+        )
+        .bind(&message.lookup)
+        .bind(&message.sealed)
+        .bind(i64::from(message.burn))
+        .bind(&message.delete_hash)
+        .bind(message.created_at)
+        .bind(message.expires_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::Conflict("message id already in use"));
+        }
+        Ok(())
+    }
+
+    async fn read(&self, lookup: &str, now: i64) -> Result<Option<StoredMessage>, StoreError> {
+        // One indexed read for every id, known or not; a burn-after-reading message is then
+        // claimed by a DELETE, and only the reader whose DELETE returns the row gets it.
+        let found = sqlx::query(
+            "SELECT lookup, sealed, burn, delete_hash, created_at, expires_at \
+             FROM messages WHERE lookup = ? AND expires_at > ?",
+        )
+        .bind(lookup)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| from_row(&row))
+        .transpose()?;
+        match found {
+            Some(message) if message.burn => sqlx::query(
+                "DELETE FROM messages WHERE lookup = ? AND expires_at > ? \
+                 RETURNING lookup, sealed, burn, delete_hash, created_at, expires_at",
+            )
+            .bind(lookup)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| from_row(&row))
+            .transpose(),
+            other => Ok(other),
+        }
+    }
+
+    async fn delete_hash(&self, lookup: &str, now: i64) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query("SELECT delete_hash FROM messages WHERE lookup = ? AND expires_at > ?")
+                .bind(lookup)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.try_get("delete_hash"))
+                .transpose()?,
+        )
+    }
+
+    async fn delete(&self, lookup: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("DELETE FROM messages WHERE lookup = ?")
+            .bind(lookup)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM messages WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sql"
+    }
+}
