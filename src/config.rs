@@ -667,13 +667,11 @@ impl Settings {
                 reason: "need 1s <= default_expires_in <= max_expires_in <= 366d".to_owned(),
             });
         }
-        if messages.max_message_bytes == 0
-            || messages.max_message_bytes >= self.limits.max_body_bytes
-        {
+        // Not tied to `limits.max_body_bytes`: the body limit applies first, whatever this says.
+        if messages.max_message_bytes == 0 {
             return Err(ConfigError::Invalid {
                 key: "messages.max_message_bytes",
-                reason: "must be greater than zero and smaller than limits.max_body_bytes"
-                    .to_owned(),
+                reason: "must be greater than zero".to_owned(),
             });
         }
         if messages.purge_interval.is_zero() {

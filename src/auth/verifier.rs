@@ -430,6 +430,9 @@ mod tests {
         async fn audit_events(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
             self.inner.audit_events(f).await
         }
+        fn messages(&self) -> std::sync::Arc<dyn crate::store::MessageStore> {
+            self.inner.messages()
+        }
     }
 
     async fn setup() -> (

@@ -11,6 +11,7 @@ mod hardened_http;
 mod key_lifecycle;
 mod key_management;
 mod lockout;
+mod messages;
 mod process;
 mod rate_limits;
 mod roles;
