@@ -253,16 +253,28 @@ pub fn command(dir: &Path) -> Command {
 impl ServerProcess {
     /// Start `portcullis serve --port 0` in `dir` with extra environment.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        let stderr = if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        Self::start_with(dir, &[], env, stderr)
+    }
+
+    /// Start `portcullis serve --port 0 <args>` in `dir`, stderr going to `stderr`.
+    pub fn start_with(
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> ServerProcess {
         let mut command = command(dir);
         command
             .args(["serve", "--port", "0"])
+            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+            .stderr(stderr);
         let mut child = command.spawn().expect("spawn portcullis");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();

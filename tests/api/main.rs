@@ -17,3 +17,4 @@ mod rate_limits;
 mod roles;
 mod sessions;
 mod signatures;
+mod tls;

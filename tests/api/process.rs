@@ -500,3 +500,103 @@ fn session_tokens_csrf_tokens_and_keys_never_reach_the_log() {
         assert!(!logs.contains(secret), "a secret reached the log");
     }
 }
+
+#[test]
+fn the_access_log_names_route_status_client_and_request_id_but_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs").join("portcullis.log");
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &[("PORTCULLIS_LOGGING__LOG_FILE", log.to_str().unwrap())],
+    );
+    let json = [("Content-Type", "application/json")];
+    let (status, created) = raw::request(
+        &server.address,
+        "POST",
+        "/",
+        &json,
+        "{\"message\":\"body-secret-xyz\"}",
+    );
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let token = created["delete_token"].as_str().unwrap().to_owned();
+    let (status, _) = raw::request(
+        &server.address,
+        "GET",
+        &format!("/msg/{id}?token=query-secret-abc"),
+        &[("X-Request-Id", "access-test-1")],
+        "",
+    );
+    assert_eq!(status, 200);
+    let (status, _) = raw::request(
+        &server.address,
+        "PUT",
+        "/",
+        &[("X-Request-Id", "access-test-2")],
+        "",
+    );
+    assert_eq!(status, 405);
+    let (status, _) = raw::request(
+        &server.address,
+        "GET",
+        "/no/such/path?key=another-secret",
+        &[("X-Request-Id", "access-test-3")],
+        "",
+    );
+    assert_eq!(status, 404);
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+
+    // Rotated daily: today's file is `portcullis.log.YYYY-MM-DD` (UTC).
+    let today = time::OffsetDateTime::now_utc().date();
+    let name = format!(
+        "portcullis.log.{:04}-{:02}-{:02}",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    let logs = std::fs::read_to_string(dir.path().join("logs").join(&name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let line = |request_id: &str| {
+        logs.lines()
+            .find(|l| l.contains("portcullis::access") && l.contains(request_id))
+            .unwrap_or_else(|| panic!("no access line for {request_id}:\n{logs}"))
+            .to_owned()
+    };
+    let read = line("request_id=access-test-1");
+    for part in [
+        "method=GET",
+        "route=/msg/{id}",
+        "status=200",
+        "client=127.0.0.1",
+        "latency_ms=",
+    ] {
+        assert!(read.contains(part), "{part} missing from {read}");
+    }
+    let refused = line("request_id=access-test-2");
+    assert!(
+        refused.contains("method=PUT route=/ status=405"),
+        "{refused}"
+    );
+    let unmatched = line("request_id=access-test-3");
+    assert!(
+        unmatched.contains("route=<unmatched> status=404"),
+        "{unmatched}"
+    );
+    assert_eq!(
+        logs.lines()
+            .filter(|l| l.contains("portcullis::access"))
+            .count(),
+        4
+    );
+    for secret in [
+        id.as_str(),
+        token.as_str(),
+        "body-secret-xyz",
+        "query-secret-abc",
+        "another-secret",
+        "/no/such/path",
+    ] {
+        assert!(!logs.contains(secret), "{secret} reached the log");
+    }
+}
