@@ -383,6 +383,9 @@ pub struct LimitSettings {
     /// Time a client has to send request headers, and to stay idle between requests.
     #[serde(with = "human_duration")]
     pub header_read_timeout: Duration,
+    /// Time a client has to complete the TLS handshake (with `[server.tls]`).
+    #[serde(with = "human_duration")]
+    pub tls_handshake_timeout: Duration,
     /// Turn rate limits and quotas off entirely (e.g. when a gateway in front limits).
     pub enabled: bool,
     /// Default rate per key, by role.
@@ -450,6 +453,7 @@ impl Default for LimitSettings {
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(30),
+            tls_handshake_timeout: Duration::from_secs(10),
             enabled: true,
             roles: RoleRates::default(),
             per_address: RateSpec {
@@ -519,10 +523,13 @@ impl Settings {
                 reason: "must be greater than zero".to_owned(),
             });
         }
-        if self.limits.request_timeout.is_zero() || self.limits.header_read_timeout.is_zero() {
+        if self.limits.request_timeout.is_zero()
+            || self.limits.header_read_timeout.is_zero()
+            || self.limits.tls_handshake_timeout.is_zero()
+        {
             return Err(ConfigError::Invalid {
                 key: "limits",
-                reason: "request_timeout and header_read_timeout must be greater than zero"
+                reason: "request_timeout, header_read_timeout and tls_handshake_timeout must be greater than zero"
                     .to_owned(),
             });
         }

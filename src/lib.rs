@@ -18,6 +18,8 @@ pub mod config;
 pub mod configfiles;
 /// Crash-safe file replacement: temporary file, fsync, rename, fsync the directory.
 pub mod durable;
+/// Durations written by clients (`"90d"`, `"1h 30m"`), parsed without panics.
+pub mod duration;
 /// HTTP: the route table, middleware (layer order explained there), extractors and the one
 /// place where errors become responses.
 pub mod http;

@@ -208,10 +208,15 @@ impl Application {
             .context("configuring [client_keys]")?,
         );
         let message_store = match &settings.storage.redis_url {
-            Some(url) => Arc::new(
-                RedisMessages::new(url, &limits.redis_prefix, MESSAGE_REDIS_TIMEOUT)
-                    .context("configuring redis for messages")?,
-            ) as Arc<dyn MessageStore>,
+            Some(url) => {
+                let redis = Arc::new(
+                    RedisMessages::new(url, &limits.redis_prefix, MESSAGE_REDIS_TIMEOUT)
+                        .context("configuring redis for messages")?,
+                );
+                let check = Arc::clone(&redis);
+                tokio::spawn(async move { check.warn_if_volatile().await });
+                redis as Arc<dyn MessageStore>
+            }
             None => store.messages(),
         };
         let messages = Messages::new(message_store, Arc::clone(&clock), settings.messages.clone());
@@ -288,6 +293,7 @@ impl Application {
         let limits = ConnectionLimits {
             max_connections: settings.limits.max_connections,
             header_read_timeout: settings.limits.header_read_timeout,
+            tls_handshake_timeout: settings.limits.tls_handshake_timeout,
             shutdown_grace: settings.server.shutdown_grace,
         };
         server::serve(listener, acceptor, app, limits, shutdown).await;

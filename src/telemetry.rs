@@ -44,7 +44,11 @@ pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, Telemetry
                 source,
             })?;
             let appender = tracing_appender::rolling::daily(dir, name);
-            let (writer, guard) = tracing_appender::non_blocking(appender);
+            // Not lossy: under a flood, an access log that silently drops lines fails exactly
+            // when it is needed. A full buffer makes the logging thread wait instead.
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .finish(appender);
             (BoxMakeWriter::new(writer), Some(guard), false)
         }
     };

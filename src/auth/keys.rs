@@ -527,7 +527,7 @@ fn parse_role(name: &str) -> Result<Role, KeyError> {
 
 /// Parse `"90d"`, `"12h"`, `"30m"` into seconds, within (0, ten years].
 pub fn parse_lifetime(field: &str, text: &str) -> Result<i64, KeyError> {
-    let duration = humantime::parse_duration(text.trim()).map_err(|_| {
+    let duration = crate::duration::parse(text).ok_or_else(|| {
         KeyError::Invalid(format!(
             "{field} must be a duration such as \"90d\" or \"12h\""
         ))

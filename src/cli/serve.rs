@@ -29,6 +29,10 @@ pub struct ServeArgs {
 
 /// Start the server and run until SIGTERM/SIGINT.
 pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+    // SIGHUP ends a process by default. Claim it before anything slow (migrations, key
+    // files) so that a logrotate or certificate-renewal hook firing during start-up does
+    // not kill the server; once claimed, tokio keeps it for the life of the process.
+    let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     if let Some(host) = args.host {
         settings.server.host = host;
     }

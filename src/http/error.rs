@@ -310,6 +310,13 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(reason) => ApiError::Unavailable(reason),
+            // SQLite busy (5) or locked (6) past the busy timeout: overloaded, not broken;
+            // the same 503 a Redis-backed store gives when it cannot answer.
+            StoreError::Database(sqlx::Error::Database(db))
+                if matches!(db.code().as_deref(), Some("5" | "6")) =>
+            {
+                ApiError::Unavailable(db.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -3,8 +3,8 @@
 //! request headers (slow-loris), an idle limit for kept-alive connections (the same timer),
 //! and a cap on open connections — without them an unauthenticated client can hold sockets
 //! and tasks without bound. It also gives graceful shutdown a deadline. With TLS, the
-//! handshake runs in the connection's task under the same header deadline, so a client that
-//! opens a socket and never says hello holds a permit only briefly.
+//! handshake runs in the connection's task under its own short deadline, so a client that
+//! opens a socket and never finishes its hello holds a permit only briefly.
 
 use axum::Router;
 use axum::body::Body;
@@ -29,6 +29,8 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Time allowed to send a request's headers, and to stay idle between requests.
     pub header_read_timeout: Duration,
+    /// Time allowed to complete a TLS handshake.
+    pub tls_handshake_timeout: Duration,
     /// After the shutdown signal, how long in-flight requests may take.
     pub shutdown_grace: Duration,
 }
@@ -80,7 +82,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
-        let handshake_timeout = limits.header_read_timeout;
+        let handshake_timeout = limits.tls_handshake_timeout;
         tokio::spawn(async move {
             let service = TowerToHyperService::new(service);
             let result =

@@ -60,6 +60,32 @@ impl RedisMessages {
         })
     }
 
+    /// Say at start-up, once, if this Redis would lose acknowledged messages in a crash: a
+    /// message is as durable as Redis's own persistence (`appendonly yes` with
+    /// `appendfsync always` for the guarantee the SQL store gives).
+    pub async fn warn_if_volatile(&self) {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("CONFIG");
+        command.arg("GET").arg("append*");
+        // Managed Redis often forbids CONFIG; then there is nothing to say.
+        let Ok(settings) = self
+            .call(command.query_async::<std::collections::HashMap<String, String>>(&mut connection))
+            .await
+        else {
+            return;
+        };
+        let appendonly = settings.get("appendonly").map(String::as_str);
+        let fsync = settings.get("appendfsync").map(String::as_str);
+        if appendonly != Some("yes") || fsync != Some("always") {
+            tracing::warn!(
+                appendonly = appendonly.unwrap_or("?"),
+                appendfsync = fsync.unwrap_or("?"),
+                "messages are stored in Redis, which may lose acknowledged writes in a crash; \
+                 set appendonly yes and appendfsync always for the durability of the SQL store"
+            );
+        }
+    }
+
     fn key(&self, lookup: &str) -> String {
         format!("{}msg:{lookup}", self.prefix)
     }

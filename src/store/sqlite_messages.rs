@@ -96,11 +96,24 @@ impl MessageStore for SqliteMessages {
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM messages WHERE expires_at <= ?")
+        // In batches: one huge DELETE would hold SQLite's single write lock long enough to
+        // make logins, key changes and audit appends wait past their busy timeout.
+        let mut total = 0;
+        loop {
+            let purged = sqlx::query(
+                "DELETE FROM messages WHERE lookup IN \
+                 (SELECT lookup FROM messages WHERE expires_at <= ? LIMIT 500)",
+            )
             .bind(now)
             .execute(&self.pool)
             .await?
-            .rows_affected())
+            .rows_affected();
+            total += purged;
+            if purged < 500 {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     fn backend(&self) -> &'static str {

@@ -376,7 +376,14 @@ async fn lifetimes_outside_the_configured_range_are_refused(backend: Backend) {
         )
         .await;
     }
-    for expires_in in [json!("soon"), json!(-5), json!(1.5), json!("")] {
+    for expires_in in [
+        json!("soon"),
+        json!(-5),
+        json!(1.5),
+        json!(""),
+        json!("18446744073709551615s 1000000000ns"),
+        json!("10ms"),
+    ] {
         let response = post_message(&app, &json!({"message": "x", "expires_in": expires_in})).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{expires_in}");
     }
@@ -501,6 +508,8 @@ async fn unknown_and_malformed_ids_get_the_same_404(backend: Backend) {
         "/msg/00000000-0000-0000-0000-000000000000".to_owned(),
         "/msg/..%2f..%2fetc%2fpasswd".to_owned(),
         "/msg/%00".to_owned(),
+        "/msg/%FF".to_owned(),
+        "/msg/%C0%AF".to_owned(),
         format!("/msg/{}", "a".repeat(4000)),
         "/msg/".to_owned(),
         format!("/msg/{id}/"),

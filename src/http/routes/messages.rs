@@ -20,6 +20,7 @@ use crate::http::middleware::authorize::{Guard, PublicLimit, authorize, limit_pu
 use crate::http::state::AppState;
 use crate::messages::{MessageError, NewMessage};
 use crate::secret::SecretString;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
@@ -129,7 +130,7 @@ async fn create(
     let expires_in = match body.expires_in {
         None => None,
         Some(Lifetime::Seconds(seconds)) => Some(Duration::from_secs(seconds)),
-        Some(Lifetime::Text(text)) => Some(humantime::parse_duration(&text).map_err(|_| {
+        Some(Lifetime::Text(text)) => Some(crate::duration::parse(&text).ok_or_else(|| {
             ApiError::BadRequest(
                 "expires_in must be a duration such as \"30m\", \"1h\", \"7d\", or seconds"
                     .to_owned(),
@@ -164,8 +165,19 @@ async fn create(
     Ok(response)
 }
 
+/// The id segment as sent. One that is not even UTF-8 (`/msg/%FF`) is just another malformed
+/// id: it goes down the same path as an unknown one (a 404 after a store lookup), not to the
+/// framework's 400.
+fn id_text(id: Result<Path<String>, PathRejection>) -> String {
+    id.map(|Path(id)| id).unwrap_or_default()
+}
+
 /// `GET /msg/{id}`: the message, to whoever holds the id.
-async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = id_text(id);
     let message = state.messages.read(&id).await?;
     Ok(Json(json!({
         "id": id,
@@ -186,9 +198,10 @@ struct DeleteBody {
 /// `POST /msg/{id}/delete`: remove the message with the token given at creation.
 async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     ApiJson(body): ApiJson<DeleteBody>,
 ) -> Result<Response, ApiError> {
+    let id = id_text(id);
     state
         .messages
         .delete(&id, body.delete_token.expose())
