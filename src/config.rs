@@ -239,6 +239,8 @@ pub struct LoggingSettings {
     pub level: String,
     /// `text` or `json`.
     pub format: LogFormat,
+    /// Daily log files kept (older ones are deleted at rotation); 0 keeps them all.
+    pub keep_files: usize,
 }
 
 impl Default for LoggingSettings {
@@ -247,6 +249,7 @@ impl Default for LoggingSettings {
             log_file: None,
             level: "info".to_owned(),
             format: LogFormat::Text,
+            keep_files: 30,
         }
     }
 }

@@ -21,6 +21,9 @@ pub enum TelemetryError {
     /// The log file name is not usable.
     #[error("log_file must name a file")]
     LogFile,
+    /// The rolling file could not be opened.
+    #[error("cannot open the log file: {0}")]
+    Appender(String),
     /// The filter does not parse (already validated with the settings, so unlikely).
     #[error("invalid log level: {0}")]
     Filter(String),
@@ -43,7 +46,15 @@ pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, Telemetry
                 path: dir.display().to_string(),
                 source,
             })?;
-            let appender = tracing_appender::rolling::daily(dir, name);
+            let mut builder = tracing_appender::rolling::RollingFileAppender::builder()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix(name.to_string_lossy());
+            if settings.keep_files > 0 {
+                builder = builder.max_log_files(settings.keep_files);
+            }
+            let appender = builder
+                .build(dir)
+                .map_err(|e| TelemetryError::Appender(e.to_string()))?;
             // Not lossy: under a flood, an access log that silently drops lines fails exactly
             // when it is needed. A full buffer makes the logging thread wait instead.
             let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
