@@ -600,3 +600,45 @@ fn the_access_log_names_route_status_client_and_request_id_but_never_a_secret() 
         assert!(!logs.contains(secret), "{secret} reached the log");
     }
 }
+
+#[test]
+fn messages_posted_and_burned_just_before_kill_9_stay_that_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &[]);
+    let json = [("Content-Type", "application/json")];
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (status, body) = raw::request(
+            &server.address,
+            "POST",
+            "/",
+            &json,
+            &format!("{{\"message\":\"durable {i}\"}}"),
+        );
+        assert_eq!(status, 201);
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let (_, burn) = raw::request(
+        &server.address,
+        "POST",
+        "/",
+        &json,
+        "{\"message\":\"once\",\"burn_after_reading\":true}",
+    );
+    let burn = burn["id"].as_str().unwrap().to_owned();
+    let (status, _) = raw::request(&server.address, "GET", &format!("/msg/{burn}"), &[], "");
+    assert_eq!(status, 200);
+    server.signal("KILL");
+    server.wait(Duration::from_secs(5));
+
+    let restarted = ServerProcess::start(dir.path(), &[]);
+    for (i, id) in ids.iter().enumerate() {
+        let (status, body) =
+            raw::request(&restarted.address, "GET", &format!("/msg/{id}"), &[], "");
+        assert_eq!(status, 200);
+        assert_eq!(body["message"], format!("durable {i}"));
+    }
+    // The read that burned it was answered, so it stays burned.
+    let (status, _) = raw::request(&restarted.address, "GET", &format!("/msg/{burn}"), &[], "");
+    assert_eq!(status, 404);
+}
