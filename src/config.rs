@@ -383,6 +383,9 @@ pub struct LimitSettings {
     pub request_timeout: Duration,
     /// Open connections at most; more clients wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Open connections one client address (an IPv6 /64) may hold; more are closed at once.
+    /// Trusted proxies are exempt. 0: no per-address cap.
+    pub max_connections_per_address: usize,
     /// Time a client has to send request headers, and to stay idle between requests.
     #[serde(with = "human_duration")]
     pub header_read_timeout: Duration,
@@ -455,6 +458,7 @@ impl Default for LimitSettings {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_address: 128,
             header_read_timeout: Duration::from_secs(30),
             tls_handshake_timeout: Duration::from_secs(10),
             enabled: true,

@@ -296,7 +296,11 @@ impl Application {
             tls_handshake_timeout: settings.limits.tls_handshake_timeout,
             shutdown_grace: settings.server.shutdown_grace,
         };
-        server::serve(listener, acceptor, app, limits, shutdown).await;
+        let per_address = crate::http::connections::PerAddress::new(
+            settings.limits.max_connections_per_address,
+            state.proxies.clone(),
+        );
+        server::serve(listener, acceptor, app, limits, per_address, shutdown).await;
         for task in background {
             task.abort();
         }

@@ -1,6 +1,7 @@
 //! HTTP: the route table, the middleware stack, extractors, and error mapping.
 
 pub mod authn;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod middleware;

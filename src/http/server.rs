@@ -20,6 +20,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+
+use super::connections::PerAddress;
 use tower::ServiceExt;
 
 /// Connection-level limits.
@@ -42,6 +44,7 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     app: Router,
     limits: ConnectionLimits,
+    per_address: Arc<PerAddress>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -70,6 +73,12 @@ pub async fn serve(
                     continue;
                 }
             },
+        };
+        let Some(slot) = per_address.admit(peer.ip()) else {
+            // Closed at once: this address holds its share of the connections already.
+            tracing::debug!(%peer, "connection refused: too many open from this address");
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let service = app
@@ -113,6 +122,7 @@ pub async fn serve(
             if let Err(err) = result {
                 tracing::debug!(error = %err, %peer, "connection ended with an error");
             }
+            drop(slot);
             drop(permit);
         });
     }

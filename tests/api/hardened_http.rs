@@ -300,3 +300,68 @@ async fn connections_beyond_the_limit_wait_instead_of_being_served_at_once() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Send `GET /healthz` on `stream`; the response head's first line, or "" if closed.
+async fn healthz_on(stream: &mut tokio::net::TcpStream) -> String {
+    if stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return String::new();
+    }
+    let mut buf = [0u8; 1024];
+    match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        Ok(Err(_)) => String::new(),
+        Err(_) => panic!("neither served nor closed within 5 s"),
+    }
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    let app = spawn_app_with(|s| s.limits.max_connections_per_address = 2).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut first = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(&address).await.unwrap();
+    assert_eq!(healthz_on(&mut first).await, "HTTP/1.1 200 OK");
+    assert_eq!(healthz_on(&mut second).await, "HTTP/1.1 200 OK");
+    // A third from the same address is closed at once, unserved.
+    let mut third = tokio::net::TcpStream::connect(&address).await.unwrap();
+    assert_eq!(healthz_on(&mut third).await, "");
+    // The two it holds still work; when one goes, a new one is served.
+    assert_eq!(healthz_on(&mut first).await, "HTTP/1.1 200 OK");
+    drop(second);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = tokio::net::TcpStream::connect(&address).await.unwrap();
+        if healthz_on(&mut again).await == "HTTP/1.1 200 OK" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_not_held_to_one_address_share() {
+    let app = spawn_app_with(|s| {
+        s.limits.max_connections_per_address = 1;
+        s.server.trusted_proxies = vec!["127.0.0.1".to_owned()];
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        assert_eq!(healthz_on(&mut stream).await, "HTTP/1.1 200 OK");
+        streams.push(stream);
+    }
+}

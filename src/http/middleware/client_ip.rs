@@ -71,7 +71,8 @@ impl Cidr {
 pub struct TrustedProxies(pub Arc<Vec<Cidr>>);
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|c| c.contains(ip))
     }
 
