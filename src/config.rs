@@ -81,6 +81,9 @@ pub struct MessageSettings {
     pub max_expires_in: Duration,
     /// Largest message, in bytes of UTF-8 text; larger gets 413.
     pub max_message_bytes: usize,
+    /// Messages stored at most (all posters together); when full, posts get 503 until some
+    /// expire, burn or are deleted. With `max_message_bytes` it bounds the store's size.
+    pub max_live: u64,
     /// How often expired messages are deleted from the SQL store (Redis expires its own).
     #[serde(with = "human_duration")]
     pub purge_interval: Duration,
@@ -93,6 +96,7 @@ impl Default for MessageSettings {
             default_expires_in: Duration::from_secs(24 * 3600),
             max_expires_in: Duration::from_secs(7 * 24 * 3600),
             max_message_bytes: 64 * 1024,
+            max_live: 100_000,
             purge_interval: Duration::from_secs(60),
         }
     }
@@ -682,10 +686,10 @@ impl Settings {
             });
         }
         // Not tied to `limits.max_body_bytes`: the body limit applies first, whatever this says.
-        if messages.max_message_bytes == 0 {
+        if messages.max_message_bytes == 0 || messages.max_live == 0 {
             return Err(ConfigError::Invalid {
-                key: "messages.max_message_bytes",
-                reason: "must be greater than zero".to_owned(),
+                key: "messages",
+                reason: "max_message_bytes and max_live must be greater than zero".to_owned(),
             });
         }
         if messages.purge_interval.is_zero() {

@@ -68,6 +68,9 @@ pub enum ApiError {
     /// 413.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The message drop holds as many messages as it may; retry when some have expired.
+    #[error("message storage full")]
+    StorageFull,
     /// A part of the request (a message) exceeds its own limit; the text says which.
     #[error("{0}")]
     TooLarge(String),
@@ -203,6 +206,12 @@ impl ApiError {
                 "Payload too large".into(),
                 "The request body exceeds the size limit".into(),
             ),
+            ApiError::StorageFull => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "messages.full",
+                "Service unavailable".into(),
+                "The message drop is full; try again later".into(),
+            ),
             ApiError::TooLarge(message) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request.too_large",
@@ -280,6 +289,11 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if let ApiError::StorageFull = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -40,6 +40,9 @@ pub enum MessageError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// `max_live` messages are stored already.
+    #[error("the message drop is full")]
+    Full,
     /// No live message has this id (or this id and delete token): unknown, malformed,
     /// expired, already burned, or deleted — deliberately indistinguishable.
     #[error("no such message")]
@@ -150,16 +153,24 @@ impl Messages {
         let created_at = self.clock.unix();
         let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
         let expires_at = created_at.saturating_add(lifetime);
-        self.store
-            .put(&StoredMessage {
-                lookup,
-                sealed,
-                burn: new.burn_after_reading,
-                delete_hash: token_hash(&delete_token),
+        let stored = self
+            .store
+            .put(
+                &StoredMessage {
+                    lookup,
+                    sealed,
+                    burn: new.burn_after_reading,
+                    delete_hash: token_hash(&delete_token),
+                    created_at,
+                    expires_at,
+                },
+                self.settings.max_live,
                 created_at,
-                expires_at,
-            })
+            )
             .await?;
+        if !stored {
+            return Err(MessageError::Full);
+        }
         Ok(Created {
             id,
             delete_token,

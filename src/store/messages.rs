@@ -41,9 +41,16 @@ impl std::fmt::Debug for StoredMessage {
 /// committed; `now` is passed in so that expiry follows the server's clock on every backend.
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
-    /// Store a new message. Fails with `Conflict` if the lookup key exists (a 122-bit id
-    /// collision: never in practice, but never an overwrite either).
-    async fn put(&self, message: &StoredMessage) -> Result<(), StoreError>;
+    /// Store a new message unless `max_live` messages are stored already (then `Ok(false)`:
+    /// the drop is full). Fails with `Conflict` if the lookup key exists (a 122-bit id
+    /// collision: never in practice, but never an overwrite either). `now` lets expired
+    /// messages not yet purged stop counting where the backend can tell cheaply (Redis).
+    async fn put(
+        &self,
+        message: &StoredMessage,
+        max_live: u64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// The live message under `lookup`. A burn-after-reading message is deleted by the same
     /// atomic step that returns it, so of two concurrent readers exactly one gets it.
     async fn read(&self, lookup: &str, now: i64) -> Result<Option<StoredMessage>, StoreError>;

@@ -18,6 +18,10 @@ pub(super) const SQLITE: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0003_key_limits.sql"),
     ),
     (4, include_str!("../../migrations/sqlite/0004_messages.sql")),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_message_count.sql"),
+    ),
 ];
 
 /// Apply every migration not yet recorded in `schema_migrations`.

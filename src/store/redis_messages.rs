@@ -1,6 +1,7 @@
 //! Redis implementation of [`MessageStore`] (the seed's store). One hash per message under
 //! `<prefix>msg:<lookup>`, with a TTL that ends with the message, so Redis itself forgets
-//! expired messages. Reads and puts are Lua scripts: each is one atomic step on the server,
+//! expired messages; `<prefix>msgindex` (lookup keys by expiry) counts the live ones for
+//! the size cap. Reads and puts are Lua scripts: each is one atomic step on the server,
 //! which is what makes burn-after-reading safe between several nodes.
 //!
 //! Durability is Redis's: a message survives a Redis restart only with AOF or RDB persistence
@@ -12,12 +13,17 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;
 
-/// Store only if absent; expire with the message.
+/// Store only if absent and the drop is not full; expire with the message. KEYS[2] is the
+/// index of live messages (a sorted set of lookup keys by expiry), pruned here so that its
+/// size is the live count.
 const PUT: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[8]) then return -1 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'sealed', ARGV[1], 'burn', ARGV[2], 'delete', ARGV[3],
            'created', ARGV[4], 'expires', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[9])
 return 1
 ";
 
@@ -26,8 +32,17 @@ const READ: &str = r"
 local v = redis.call('HMGET', KEYS[1], 'sealed', 'burn', 'delete', 'created', 'expires')
 if not v[1] then return false end
 if tonumber(v[5]) <= tonumber(ARGV[1]) then return false end
-if v[2] == '1' then redis.call('DEL', KEYS[1]) end
+if v[2] == '1' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
 return v
+";
+
+/// Remove a message and its index entry.
+const DELETE: &str = r"
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
 ";
 
 /// Messages in Redis.
@@ -37,6 +52,7 @@ pub struct RedisMessages {
     timeout: Duration,
     put: redis::Script,
     read: redis::Script,
+    delete: redis::Script,
 }
 
 impl RedisMessages {
@@ -57,6 +73,7 @@ impl RedisMessages {
             timeout,
             put: redis::Script::new(PUT),
             read: redis::Script::new(READ),
+            delete: redis::Script::new(DELETE),
         })
     }
 
@@ -90,6 +107,11 @@ impl RedisMessages {
         format!("{}msg:{lookup}", self.prefix)
     }
 
+    /// The sorted set of live lookup keys, scored by expiry.
+    fn index(&self) -> String {
+        format!("{}msgindex", self.prefix)
+    }
+
     /// Run one Redis call under the timeout; any failure is `Unavailable`.
     async fn call<T>(
         &self,
@@ -107,28 +129,38 @@ type Fields = (Vec<u8>, String, String, i64, i64);
 
 #[async_trait]
 impl MessageStore for RedisMessages {
-    async fn put(&self, message: &StoredMessage) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        message: &StoredMessage,
+        max_live: u64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let ttl = (message.expires_at - message.created_at).max(1);
         let mut connection = self.connection.clone();
         let mut invocation = self.put.key(self.key(&message.lookup));
         invocation
+            .key(self.index())
             .arg(message.sealed.as_slice())
             .arg(if message.burn { "1" } else { "0" })
             .arg(&message.delete_hash)
             .arg(message.created_at)
             .arg(message.expires_at)
-            .arg(ttl);
+            .arg(ttl)
+            .arg(now)
+            .arg(max_live)
+            .arg(&message.lookup);
         let stored: i64 = self.call(invocation.invoke_async(&mut connection)).await?;
-        if stored == 0 {
-            return Err(StoreError::Conflict("message id already in use"));
+        match stored {
+            -1 => Ok(false),
+            0 => Err(StoreError::Conflict("message id already in use")),
+            _ => Ok(true),
         }
-        Ok(())
     }
 
     async fn read(&self, lookup: &str, now: i64) -> Result<Option<StoredMessage>, StoreError> {
         let mut connection = self.connection.clone();
         let mut invocation = self.read.key(self.key(lookup));
-        invocation.arg(now);
+        invocation.key(self.index()).arg(now).arg(lookup);
         let fields: Option<Fields> = self.call(invocation.invoke_async(&mut connection)).await?;
         Ok(fields.map(
             |(sealed, burn, delete_hash, created_at, expires_at)| StoredMessage {
@@ -153,9 +185,9 @@ impl MessageStore for RedisMessages {
 
     async fn delete(&self, lookup: &str) -> Result<bool, StoreError> {
         let mut connection = self.connection.clone();
-        let mut command = redis::cmd("DEL");
-        command.arg(self.key(lookup));
-        let removed: i64 = self.call(command.query_async(&mut connection)).await?;
+        let mut invocation = self.delete.key(self.key(lookup));
+        invocation.key(self.index()).arg(lookup);
+        let removed: i64 = self.call(invocation.invoke_async(&mut connection)).await?;
         Ok(removed > 0)
     }
 

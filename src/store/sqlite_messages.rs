@@ -5,7 +5,7 @@ use super::StoreError;
 use super::messages::{MessageStore, StoredMessage};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Pool, Row, Sqlite};
+use sqlx::{Pool, Row, Sqlite, Transaction};
 
 /// Messages in the embedded database.
 #[derive(Debug, Clone)]
@@ -24,9 +24,39 @@ fn from_row(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
     })
 }
 
+/// Take `removed` rows off the live count, in the transaction that removed them.
+async fn uncount(tx: &mut Transaction<'_, Sqlite>, removed: u64) -> Result<(), StoreError> {
+    if removed > 0 {
+        sqlx::query("UPDATE counters SET value = MAX(value - ?, 0) WHERE name = 'messages'")
+            .bind(i64::try_from(removed).unwrap_or(i64::MAX))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl MessageStore for SqliteMessages {
-    async fn put(&self, message: &StoredMessage) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        message: &StoredMessage,
+        max_live: u64,
+        _now: i64,
+    ) -> Result<bool, StoreError> {
+        // The count and the row change in one transaction, so the cap holds with several
+        // writers (and processes). Expired rows count until the next purge.
+        let mut tx = self.pool.begin().await?;
+        let counted = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'messages' AND value < ?",
+        )
+        .bind(i64::try_from(max_live).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if counted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         let inserted = sqlx::query(
             "INSERT INTO messages (lookup, sealed, burn, delete_hash, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (lookup) DO NOTHING",
@@ -37,13 +67,15 @@ impl MessageStore for SqliteMessages {
         .bind(&message.delete_hash)
         .bind(message.created_at)
         .bind(message.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 0 {
+            tx.rollback().await?;
             return Err(StoreError::Conflict("message id already in use"));
         }
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn read(&self, lookup: &str, now: i64) -> Result<Option<StoredMessage>, StoreError> {
@@ -60,16 +92,24 @@ impl MessageStore for SqliteMessages {
         .map(|row| from_row(&row))
         .transpose()?;
         match found {
-            Some(message) if message.burn => sqlx::query(
-                "DELETE FROM messages WHERE lookup = ? AND expires_at > ? \
-                 RETURNING lookup, sealed, burn, delete_hash, created_at, expires_at",
-            )
-            .bind(lookup)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| from_row(&row))
-            .transpose(),
+            Some(message) if message.burn => {
+                let mut tx = self.pool.begin().await?;
+                let claimed = sqlx::query(
+                    "DELETE FROM messages WHERE lookup = ? AND expires_at > ? \
+                     RETURNING lookup, sealed, burn, delete_hash, created_at, expires_at",
+                )
+                .bind(lookup)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| from_row(&row))
+                .transpose()?;
+                if claimed.is_some() {
+                    uncount(&mut tx, 1).await?;
+                }
+                tx.commit().await?;
+                Ok(claimed)
+            }
             other => Ok(other),
         }
     }
@@ -87,12 +127,15 @@ impl MessageStore for SqliteMessages {
     }
 
     async fn delete(&self, lookup: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("DELETE FROM messages WHERE lookup = ?")
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM messages WHERE lookup = ?")
             .bind(lookup)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-            > 0)
+            .rows_affected();
+        uncount(&mut tx, removed).await?;
+        tx.commit().await?;
+        Ok(removed > 0)
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
@@ -100,14 +143,17 @@ impl MessageStore for SqliteMessages {
         // make logins, key changes and audit appends wait past their busy timeout.
         let mut total = 0;
         loop {
+            let mut tx = self.pool.begin().await?;
             let purged = sqlx::query(
                 "DELETE FROM messages WHERE lookup IN \
                  (SELECT lookup FROM messages WHERE expires_at <= ? LIMIT 500)",
             )
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+            uncount(&mut tx, purged).await?;
+            tx.commit().await?;
             total += purged;
             if purged < 500 {
                 return Ok(total);

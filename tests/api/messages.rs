@@ -165,6 +165,7 @@ on_both_backends!(
     the_store_holds_neither_ids_nor_text,
     posting_can_require_a_key_with_messages_create,
     posting_is_rate_limited_per_address,
+    a_full_drop_refuses_posts_until_messages_go,
 );
 
 async fn a_posted_message_is_read_back_by_its_url(backend: Backend) {
@@ -756,6 +757,76 @@ async fn redis_that_does_not_answer_is_a_503_not_a_hang() {
         app.get(&format!("/msg/{}", uuid::Uuid::new_v4()), None)
             .await
             .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+async fn a_full_drop_refuses_posts_until_messages_go(backend: Backend) {
+    let Some((app, store)) = app_on(backend, "full drop", |s| {
+        s.messages.max_live = 3;
+        s.limits.enabled = false;
+    })
+    .await
+    else {
+        return;
+    };
+    let burn = create(&app, json!({"message": "a", "burn_after_reading": true})).await;
+    let short = create(&app, json!({"message": "b", "expires_in": 60})).await;
+    let kept = create(&app, json!({"message": "c"})).await;
+    let refused = post_message(&app, &json!({"message": "d"})).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    assert_eq!(refused.headers()["x-error-code"], "messages.full");
+    assert_error(
+        refused,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service unavailable",
+        "The message drop is full; try again later",
+    )
+    .await;
+    assert_eq!(store.count(&app).await, 3);
+
+    // A burned message frees its place...
+    let path = format!("/msg/{}", burn["id"].as_str().unwrap());
+    assert_eq!(app.get(&path, None).await.status(), StatusCode::OK);
+    let fourth = create(&app, json!({"message": "d"})).await;
+    assert_eq!(
+        post_message(&app, &json!({"message": "e"})).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // ...so does a deleted one...
+    let delete = format!("/msg/{}/delete", kept["id"].as_str().unwrap());
+    let response = app
+        .post_json(
+            &delete,
+            None,
+            &json!({"delete_token": kept["delete_token"]}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    create(&app, json!({"message": "e"})).await;
+    assert_eq!(
+        post_message(&app, &json!({"message": "f"})).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // ...and an expired one (on SQL once the purge has run).
+    app.clock.advance(Duration::from_secs(61));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = post_message(&app, &json!({"message": "f"})).await;
+        if response.status() == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired message kept its place"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = (short, fourth);
+    assert_eq!(
+        post_message(&app, &json!({"message": "g"})).await.status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
 }

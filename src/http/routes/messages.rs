@@ -217,6 +217,7 @@ impl From<MessageError> for ApiError {
                 ApiError::TooLarge(format!("The message exceeds {limit} bytes"))
             }
             MessageError::NotFound => ApiError::NotFound,
+            MessageError::Full => ApiError::StorageFull,
             MessageError::Random(err) => ApiError::Internal(format!("random generator: {err}")),
             MessageError::Corrupt(lookup) => {
                 ApiError::Internal(format!("stored message {lookup} does not decrypt"))
