@@ -183,11 +183,7 @@ impl Messages {
     /// Read a message by the id's text. A malformed id costs the same store round trip as a
     /// well-formed unknown one (with a random stand-in), so neither answers faster.
     pub async fn read(&self, id: &str) -> Result<Message, MessageError> {
-        let id = match MessageId::parse(id) {
-            Some(id) => id,
-            None => MessageId::generate()?,
-        };
-        let lookup = id.lookup();
+        let (id, lookup) = resolve(id)?;
         let stored = self
             .store
             .read(&lookup, self.clock.unix())
@@ -205,11 +201,7 @@ impl Messages {
     /// Delete a message with the token given at its creation. A wrong token is `NotFound`,
     /// like an unknown id.
     pub async fn delete(&self, id: &str, token: &str) -> Result<(), MessageError> {
-        let id = match MessageId::parse(id) {
-            Some(id) => id,
-            None => MessageId::generate()?,
-        };
-        let lookup = id.lookup();
+        let (_, lookup) = resolve(id)?;
         let stored = self
             .store
             .delete_hash(&lookup, self.clock.unix())
@@ -249,6 +241,17 @@ impl Messages {
             }
         })
     }
+}
+
+/// The id named by `text` and its lookup key. Text that is no id gets a random stand-in, so
+/// that it goes on to the same store lookup as an unknown id and answers no faster.
+fn resolve(text: &str) -> Result<(MessageId, String), MessageError> {
+    let id = match MessageId::parse(text) {
+        Some(id) => id,
+        None => MessageId::generate()?,
+    };
+    let lookup = id.lookup();
+    Ok((id, lookup))
 }
 
 /// 32 random bytes, base64url: 256 bits the poster keeps to delete the message.

@@ -91,13 +91,7 @@ impl Store {
                     .collect()
             }
             Store::Redis { url, prefix } => {
-                let client = redis::Client::open(url.as_str()).unwrap();
-                let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{prefix}msg:*"))
-                    .query_async(&mut connection)
-                    .await
-                    .unwrap();
+                let (mut connection, keys) = redis_message_keys(url, prefix).await;
                 let mut all = Vec::new();
                 for key in keys {
                     let fields: Vec<Vec<u8>> = redis::cmd("HGETALL")
@@ -117,6 +111,21 @@ impl Store {
     async fn count(&self, app: &TestApp) -> usize {
         self.dump(app).await.len()
     }
+}
+
+/// A connection to the test Redis and the keys of the messages stored under `prefix`.
+async fn redis_message_keys(
+    url: &str,
+    prefix: &str,
+) -> (redis::aio::MultiplexedConnection, Vec<String>) {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}msg:*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    (connection, keys)
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -334,13 +343,7 @@ async fn a_message_is_gone_when_it_expires(backend: Backend) {
             let Store::Redis { url, prefix } = &store else {
                 unreachable!()
             };
-            let client = redis::Client::open(url.as_str()).unwrap();
-            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}msg:*"))
-                .query_async(&mut connection)
-                .await
-                .unwrap();
+            let (mut connection, keys) = redis_message_keys(url, prefix).await;
             assert_eq!(keys.len(), 3);
             let mut ttls = Vec::new();
             for key in keys {
