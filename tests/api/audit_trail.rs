@@ -162,7 +162,7 @@ async fn audit_verify_finds_the_first_modified_removed_or_reordered_record() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::start(dir.path(), &[]);
     let admin = server.admin_key();
-    let client = reqwest::Client::new();
+    let client = client();
     for i in 0..4 {
         let response = client
             .post(format!("{}/api/keys", server.address))

@@ -868,11 +868,11 @@ async fn a_crash_at_any_point_leaves_the_old_or_the_new_file_never_a_torn_one() 
     )
     .unwrap();
     let mut acknowledged = versions[0].clone();
-    let mut changes = 0;
+    let mut landed = 0;
     for round in 0..8u64 {
         let mut server = crate::helpers::ServerProcess::start(dir.path(), &[]);
         // A fresh client per round: a pooled connection to the killed server would fail.
-        let http = reqwest::Client::new();
+        let http = crate::helpers::client();
         let jwks: Value = http
             .get(format!("{}/.well-known/jwks.json", server.address))
             .send()
@@ -935,14 +935,16 @@ async fn a_crash_at_any_point_leaves_the_old_or_the_new_file_never_a_torn_one() 
             allowed.contains(&position(&on_disk)),
             "round {round}: an acknowledged write was lost"
         );
-        if on_disk != acknowledged {
-            changes += 1;
+        // Counted by acknowledgements, not by a changed file: with four versions cycling, a
+        // round of many writes ends on the content it started with one time in four.
+        if acked.is_some() {
+            landed += 1;
         }
         acknowledged = on_disk;
     }
     assert!(
-        changes >= 4,
-        "too few writes landed between kills ({changes}) to prove anything"
+        landed >= 6,
+        "too few rounds had an acknowledged write before the kill ({landed} of 8) to prove anything"
     );
     // The next start sweeps away temporary files an interrupted write left behind.
     let server = crate::helpers::ServerProcess::start(dir.path(), &[]);

@@ -37,6 +37,18 @@ impl Drop for TestApp {
     }
 }
 
+/// An HTTP client. reqwest is built without a crypto provider of its own (ring is ours), so
+/// the process default must be installed before any client is made, as the binary does.
+pub fn client() -> reqwest::Client {
+    client_builder().build().expect("client")
+}
+
+/// A client builder, with the crypto provider installed.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    portcullis::tls::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
 /// Settings for a test server in `dir`: port 0, quick refresh.
 pub fn test_settings(dir: &Path) -> Settings {
     let mut settings = Settings::default();
@@ -84,7 +96,7 @@ pub async fn spawn_app_full(configure: impl FnOnce(&mut Settings), env: EnvKeys)
         .to_owned();
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: client(),
         admin_key,
         clock,
         dir,

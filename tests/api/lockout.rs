@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 fn client_from(ip: [u8; 4]) -> reqwest::Client {
-    reqwest::Client::builder()
+    client_builder()
         .local_address(IpAddr::V4(Ipv4Addr::from(ip)))
         .build()
         .unwrap()

@@ -27,8 +27,7 @@ fn certificate_authority(name: &str) -> (String, String, String) {
 }
 
 fn https_client(ca_pem: &str) -> reqwest::Client {
-    portcullis::tls::install_crypto_provider();
-    reqwest::Client::builder()
+    client_builder()
         .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
         .timeout(Duration::from_secs(10))
         .build()
@@ -136,7 +135,7 @@ async fn tls_self_signed_serves_https_with_hsts_and_secure_cookies_and_says_so_l
         .await
         .unwrap_err();
     assert!(err.is_connect(), "{err:?}");
-    let plain = reqwest::Client::new()
+    let plain = crate::helpers::client()
         .get(format!(
             "http://127.0.0.1:{}/healthz",
             port(&server.address)
