@@ -416,3 +416,58 @@ fn a_key_that_does_not_match_the_certificate_stops_the_start() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn the_cli_client_speaks_https_trusting_the_development_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = cli(
+        dir.path(),
+        &["jose", "keygen", "--name", "ops", "--dir", "keys"],
+    );
+    assert!(ok, "{stderr}");
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "over TLS\n").unwrap();
+    std::fs::write(
+        dir.path().join("portcullis.toml"),
+        format!(
+            "[files]\nnotes = {{ path = \"{}\", format = \"text\" }}\n\n{}",
+            notes.display(),
+            stdout.replace("files = []", "files = [\"notes\"]")
+        ),
+    )
+    .unwrap();
+    let server = ServerProcess::start_with(dir.path(), &["--tls-self-signed"], &[], Stdio::null());
+    let url = format!("https://localhost:{}", port(&server.address));
+    let read = |extra: &[&str]| {
+        let mut args = vec![
+            "client",
+            "config",
+            "read_file",
+            "--file",
+            "notes",
+            "--url",
+            &url,
+            "--name",
+            "ops",
+            "--key",
+            "keys/ops.key.pem",
+        ];
+        args.extend_from_slice(extra);
+        let output = command(dir.path()).args(&args).output().unwrap();
+        (
+            output.status.success(),
+            serde_json::from_slice::<Value>(&output.stdout).unwrap_or(Value::Null),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, body, stderr) = read(&["--ca-cert", "data/tls/dev-ca.pem"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(body["content"], "over TLS\n");
+    // Without the CA the certificate is not trusted, and nothing is sent.
+    let (ok, _, stderr) = read(&[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("invalid peer certificate: UnknownIssuer"),
+        "{stderr}"
+    );
+}
