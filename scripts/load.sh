@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load comparison on a release build listening on 127.0.0.1 only:
 #   GET /healthz (no auth)  vs  GET /api/whoami with a key, with rate limits on (a key whose
-#   rate is never reached, so every request pays for the check), off, and on Redis.
+#   rate is never reached, so every request pays for the check), off, and on Redis; then
+#   what the access log (info, to a daily file) and HTTPS (keep-alive, --tls-self-signed)
+#   cost /healthz.
 # Target: the authenticated route reaches >= 80% of the unauthenticated one's throughput.
 #
 # Usage: scripts/load.sh [duration per round, default 10s] [connections, default 32]
@@ -21,10 +23,10 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "
 trap cleanup EXIT
 cd "$work"
 
-start() {  # start the server with extra environment "$@"; sets $url
+start() {  # start the server with extra environment "$@" (and $SERVE_ARGS); sets $url
   [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
   rm -f out.txt
-  env PORTCULLIS_LOGGING__LEVEL=warn "$@" "$bin" serve --port 0 > out.txt 2> err.txt &
+  env PORTCULLIS_LOGGING__LEVEL=warn "$@" "$bin" serve --port 0 ${SERVE_ARGS:-} > out.txt 2> err.txt &
   pid=$!
   for _ in $(seq 50); do grep -q listening out.txt 2>/dev/null && break; sleep 0.1; done
   url="$(sed -n 's/^portcullis listening on //p' out.txt)"
@@ -58,3 +60,13 @@ if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/
   redis_limited="$(run -H "X-API-Key: $key" "$url/api/whoami")"
   echo "GET /api/whoami, limits on Redis      ${redis_limited} req/s  ($(pct "$redis_limited" "$health") of healthz)"
 fi
+start PORTCULLIS_LOGGING__LEVEL=info PORTCULLIS_LOGGING__LOG_FILE="$work/logs/portcullis.log"
+a=()
+for _ in $(seq "$rounds"); do a+=("$(run "$url/healthz")"); done
+logged="$(median "${a[@]}")"
+echo "GET /healthz, access log to a file    ${logged} req/s  ($(pct "$logged" "$health") of healthz)"
+SERVE_ARGS=--tls-self-signed start
+t=()
+for _ in $(seq "$rounds"); do t+=("$(run "$url/healthz")"); done
+tls="$(median "${t[@]}")"
+echo "GET /healthz over HTTPS (keep-alive)  ${tls} req/s  ($(pct "$tls" "$health") of healthz)"
