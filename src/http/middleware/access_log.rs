@@ -15,12 +15,19 @@ use std::time::Instant;
 pub const TARGET: &str = "portcullis::access";
 
 /// Log the request once it has been answered. When no `info` line can be written at all
-/// (the whole log at `warn`), nothing is gathered; otherwise only cheap clones (the route is
-/// shared, the address is a copy), and the filter decides per target as usual.
+/// (the whole log at `warn`), the request passes straight through.
 pub async fn access_log(request: Request, next: Next) -> Response {
-    if !tracing::level_enabled!(tracing::Level::INFO) {
-        return next.run(request).await;
+    if tracing::level_enabled!(tracing::Level::INFO) {
+        // Boxed so that the pass-through case keeps a small future.
+        Box::pin(logged(request, next)).await
+    } else {
+        next.run(request).await
     }
+}
+
+/// Run the request and write its line: only cheap clones (the route is shared, the address
+/// is a copy), and the filter still decides per target.
+async fn logged(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
