@@ -22,6 +22,10 @@ pub(super) const SQLITE: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_message_count.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_message_count_triggers.sql"),
+    ),
 ];
 
 /// Apply every migration not yet recorded in `schema_migrations`.

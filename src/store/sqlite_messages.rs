@@ -1,11 +1,13 @@
 //! SQLite implementation of [`MessageStore`]. Portable SQL: `DELETE … RETURNING` is in both
-//! SQLite (3.35+) and PostgreSQL.
+//! SQLite (3.35+) and PostgreSQL. The live count for `max_live` is the `counters` row
+//! `messages`, kept by triggers on the table (migration 0006), so that every writer — this
+//! code, an operator's hand-run `DELETE`, a restored backup — keeps it right.
 
 use super::StoreError;
 use super::messages::{MessageStore, StoredMessage};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Pool, Row, Sqlite, Transaction};
+use sqlx::{Pool, Row, Sqlite};
 
 /// Messages in the embedded database.
 #[derive(Debug, Clone)]
@@ -24,16 +26,8 @@ fn from_row(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
     })
 }
 
-/// Take `removed` rows off the live count, in the transaction that removed them.
-async fn uncount(tx: &mut Transaction<'_, Sqlite>, removed: u64) -> Result<(), StoreError> {
-    if removed > 0 {
-        sqlx::query("UPDATE counters SET value = MAX(value - ?, 0) WHERE name = 'messages'")
-            .bind(i64::try_from(removed).unwrap_or(i64::MAX))
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
+/// Expired rows deleted per statement when purging.
+const PURGE_BATCH: u64 = 500;
 
 #[async_trait]
 impl MessageStore for SqliteMessages {
@@ -43,23 +37,13 @@ impl MessageStore for SqliteMessages {
         max_live: u64,
         _now: i64,
     ) -> Result<bool, StoreError> {
-        // The count and the row change in one transaction, so the cap holds with several
-        // writers (and processes). Expired rows count until the next purge.
-        let mut tx = self.pool.begin().await?;
-        let counted = sqlx::query(
-            "UPDATE counters SET value = value + 1 WHERE name = 'messages' AND value < ?",
-        )
-        .bind(i64::try_from(max_live).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if counted == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
+        // One statement: the count check and the insert cannot be split by another writer.
+        // Expired rows count until the next purge.
         let inserted = sqlx::query(
             "INSERT INTO messages (lookup, sealed, burn, delete_hash, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (lookup) DO NOTHING",
+             SELECT ?, ?, ?, ?, ?, ? \
+             WHERE (SELECT value FROM counters WHERE name = 'messages') < ? \
+             ON CONFLICT (lookup) DO NOTHING",
         )
         .bind(&message.lookup)
         .bind(&message.sealed)
@@ -67,15 +51,23 @@ impl MessageStore for SqliteMessages {
         .bind(&message.delete_hash)
         .bind(message.created_at)
         .bind(message.expires_at)
-        .execute(&mut *tx)
+        .bind(i64::try_from(max_live).unwrap_or(i64::MAX))
+        .execute(&self.pool)
         .await?
         .rows_affected();
-        if inserted == 0 {
-            tx.rollback().await?;
+        if inserted > 0 {
+            return Ok(true);
+        }
+        // Refused: full, or (never in practice) the lookup key is taken.
+        let taken = sqlx::query("SELECT 1 FROM messages WHERE lookup = ?")
+            .bind(&message.lookup)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some();
+        if taken {
             return Err(StoreError::Conflict("message id already in use"));
         }
-        tx.commit().await?;
-        Ok(true)
+        Ok(false)
     }
 
     async fn read(&self, lookup: &str, now: i64) -> Result<Option<StoredMessage>, StoreError> {
@@ -92,24 +84,16 @@ impl MessageStore for SqliteMessages {
         .map(|row| from_row(&row))
         .transpose()?;
         match found {
-            Some(message) if message.burn => {
-                let mut tx = self.pool.begin().await?;
-                let claimed = sqlx::query(
-                    "DELETE FROM messages WHERE lookup = ? AND expires_at > ? \
-                     RETURNING lookup, sealed, burn, delete_hash, created_at, expires_at",
-                )
-                .bind(lookup)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| from_row(&row))
-                .transpose()?;
-                if claimed.is_some() {
-                    uncount(&mut tx, 1).await?;
-                }
-                tx.commit().await?;
-                Ok(claimed)
-            }
+            Some(message) if message.burn => sqlx::query(
+                "DELETE FROM messages WHERE lookup = ? AND expires_at > ? \
+                 RETURNING lookup, sealed, burn, delete_hash, created_at, expires_at",
+            )
+            .bind(lookup)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| from_row(&row))
+            .transpose(),
             other => Ok(other),
         }
     }
@@ -127,15 +111,12 @@ impl MessageStore for SqliteMessages {
     }
 
     async fn delete(&self, lookup: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let removed = sqlx::query("DELETE FROM messages WHERE lookup = ?")
+        Ok(sqlx::query("DELETE FROM messages WHERE lookup = ?")
             .bind(lookup)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?
-            .rows_affected();
-        uncount(&mut tx, removed).await?;
-        tx.commit().await?;
-        Ok(removed > 0)
+            .rows_affected()
+            > 0)
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
@@ -143,19 +124,17 @@ impl MessageStore for SqliteMessages {
         // make logins, key changes and audit appends wait past their busy timeout.
         let mut total = 0;
         loop {
-            let mut tx = self.pool.begin().await?;
             let purged = sqlx::query(
                 "DELETE FROM messages WHERE lookup IN \
-                 (SELECT lookup FROM messages WHERE expires_at <= ? LIMIT 500)",
+                 (SELECT lookup FROM messages WHERE expires_at <= ? LIMIT ?)",
             )
             .bind(now)
-            .execute(&mut *tx)
+            .bind(i64::try_from(PURGE_BATCH).unwrap_or(i64::MAX))
+            .execute(&self.pool)
             .await?
             .rows_affected();
-            uncount(&mut tx, purged).await?;
-            tx.commit().await?;
             total += purged;
-            if purged < 500 {
+            if purged < PURGE_BATCH {
                 return Ok(total);
             }
             tokio::task::yield_now().await;

@@ -833,3 +833,34 @@ async fn a_full_drop_refuses_posts_until_messages_go(backend: Backend) {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+#[tokio::test]
+async fn the_sql_count_follows_rows_deleted_by_hand() {
+    let (app, store) = app_on(Backend::Sql, "hand delete", |s| s.messages.max_live = 2)
+        .await
+        .unwrap();
+    create(&app, json!({"message": "a"})).await;
+    create(&app, json!({"message": "b"})).await;
+    assert_eq!(
+        post_message(&app, &json!({"message": "c"})).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // An operator clears the table behind the server's back.
+    let url = format!(
+        "sqlite://{}",
+        app.dir.path().join("data/portcullis.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM messages")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(store.count(&app).await, 0);
+    create(&app, json!({"message": "c"})).await;
+    create(&app, json!({"message": "d"})).await;
+    assert_eq!(
+        post_message(&app, &json!({"message": "e"})).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
