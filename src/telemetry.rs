@@ -55,11 +55,11 @@ pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, Telemetry
             let appender = builder
                 .build(dir)
                 .map_err(|e| TelemetryError::Appender(e.to_string()))?;
-            // Not lossy: under a flood, an access log that silently drops lines fails exactly
-            // when it is needed. A full buffer makes the logging thread wait instead.
-            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                .lossy(false)
-                .finish(appender);
+            // Lossy, but never silently: when the disk falls behind a flood, lines are dropped
+            // rather than stalling every request on a full buffer (which would turn a slow
+            // disk into an outage), and the number dropped is logged as soon as it can be.
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            report_dropped_lines(writer.error_counter());
             (BoxMakeWriter::new(writer), Some(guard), false)
         }
     };
@@ -77,4 +77,28 @@ pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, Telemetry
             .try_init(),
     };
     Ok(guard)
+}
+
+/// Every 10 s, log how many lines the file writer had to drop since the last report.
+fn report_dropped_lines(counter: tracing_appender::non_blocking::ErrorCounter) {
+    let spawned = std::thread::Builder::new()
+        .name("log-drops".to_owned())
+        .spawn(move || {
+            let mut reported = 0;
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(10));
+                let dropped = counter.dropped_lines();
+                if dropped > reported {
+                    tracing::warn!(
+                        dropped = dropped - reported,
+                        total = dropped,
+                        "the log file fell behind; lines were dropped"
+                    );
+                    reported = dropped;
+                }
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "cannot watch for dropped log lines");
+    }
 }
