@@ -369,11 +369,7 @@ fn spawn_background(state: &AppState, settings: &Settings) -> Vec<tokio::task::J
             }
         })
     };
-    let mut tasks = vec![refresh, flush, keys];
-    if state.messages.backend() == "sql" {
-        tasks.push(state.messages.spawn_purger());
-    }
-    tasks
+    vec![refresh, flush, keys, state.messages.spawn_purger()]
 }
 
 /// SIGHUP: read the certificate files again. New connections get the new certificate;

@@ -224,8 +224,8 @@ impl Messages {
         Ok(self.store.purge_expired(self.clock.unix()).await?)
     }
 
-    /// Purge expired messages every `purge_interval` until the process ends (SQL store; Redis
-    /// expires keys itself).
+    /// Purge expired messages every `purge_interval` until the process ends (on Redis, which
+    /// expires messages itself, this keeps the live count true).
     pub fn spawn_purger(&self) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         tokio::spawn(async move {

@@ -59,7 +59,8 @@ pub trait MessageStore: Send + Sync + 'static {
     async fn delete_hash(&self, lookup: &str, now: i64) -> Result<Option<String>, StoreError>;
     /// Remove the message; `false` when it was already gone.
     async fn delete(&self, lookup: &str) -> Result<bool, StoreError>;
-    /// Remove expired messages; returns how many (Redis expires its keys itself: 0).
+    /// Remove expired messages (Redis expires its own keys; there this keeps the count of live
+    /// messages true); returns how many entries were removed.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
     /// `sql` or `redis`, for logs and the service description.
     fn backend(&self) -> &'static str;

@@ -39,6 +39,22 @@ end
 return v
 ";
 
+/// One step of reconciling the index with the messages: entries whose message is gone
+/// (evicted, deleted by hand) are removed. ARGV[1] is the ZSCAN cursor, ARGV[2] the key
+/// prefix of messages. Returns the next cursor and how many entries were removed.
+const RECONCILE: &str = r"
+local scan = redis.call('ZSCAN', KEYS[1], ARGV[1], 'COUNT', 500)
+local removed = 0
+local entries = scan[2]
+for i = 1, #entries, 2 do
+  if redis.call('EXISTS', ARGV[2] .. entries[i]) == 0 then
+    redis.call('ZREM', KEYS[1], entries[i])
+    removed = removed + 1
+  end
+end
+return {scan[1], removed}
+";
+
 /// Remove a message and its index entry.
 const DELETE: &str = r"
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -53,6 +69,7 @@ pub struct RedisMessages {
     put: redis::Script,
     read: redis::Script,
     delete: redis::Script,
+    reconcile: redis::Script,
 }
 
 impl RedisMessages {
@@ -74,6 +91,7 @@ impl RedisMessages {
             put: redis::Script::new(PUT),
             read: redis::Script::new(READ),
             delete: redis::Script::new(DELETE),
+            reconcile: redis::Script::new(RECONCILE),
         })
     }
 
@@ -83,7 +101,7 @@ impl RedisMessages {
     pub async fn warn_if_volatile(&self) {
         let mut connection = self.connection.clone();
         let mut command = redis::cmd("CONFIG");
-        command.arg("GET").arg("append*");
+        command.arg("GET").arg("*");
         // Managed Redis often forbids CONFIG; then there is nothing to say.
         let Ok(settings) = self
             .call(command.query_async::<std::collections::HashMap<String, String>>(&mut connection))
@@ -91,6 +109,14 @@ impl RedisMessages {
         else {
             return;
         };
+        let policy = settings.get("maxmemory-policy").map(String::as_str);
+        if policy.is_some_and(|p| p != "noeviction") {
+            tracing::warn!(
+                maxmemory_policy = policy.unwrap_or("?"),
+                "messages are stored in Redis, which may evict them (and rate-limit state) when \
+                 full; set maxmemory-policy noeviction so that a full Redis refuses new posts"
+            );
+        }
         let appendonly = settings.get("appendonly").map(String::as_str);
         let fsync = settings.get("appendfsync").map(String::as_str);
         if appendonly != Some("yes") || fsync != Some("always") {
@@ -191,8 +217,27 @@ impl MessageStore for RedisMessages {
         Ok(removed > 0)
     }
 
-    async fn purge_expired(&self, _now: i64) -> Result<u64, StoreError> {
-        Ok(0)
+    /// Redis expires the messages; this drops expired entries from the index, then walks it
+    /// to drop entries whose message is gone another way (eviction, a hand-run `DEL`), so
+    /// that the count behind `max_live` cannot drift. Returns the index entries removed.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("ZREMRANGEBYSCORE");
+        command.arg(self.index()).arg("-inf").arg(now);
+        let mut removed: u64 = self.call(command.query_async(&mut connection)).await?;
+        let prefix = format!("{}msg:", self.prefix);
+        let mut cursor = "0".to_owned();
+        loop {
+            let mut invocation = self.reconcile.key(self.index());
+            invocation.arg(&cursor).arg(&prefix);
+            let (next, gone): (String, u64) =
+                self.call(invocation.invoke_async(&mut connection)).await?;
+            removed += gone;
+            if next == "0" {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
     }
 
     fn backend(&self) -> &'static str {
