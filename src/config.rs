@@ -402,8 +402,9 @@ pub struct LimitSettings {
     pub roles: RoleRates,
     /// Rate per client address for unauthenticated routes and failed authentication.
     pub per_address: RateSpec,
-    /// Extra limits per route group (`identity`, `keys`, `sessions`, `audit`, `login`),
-    /// counted per key (or per address on unauthenticated routes).
+    /// Extra limits per route group (`identity`, `keys`, `sessions`, `audit`, `config`,
+    /// `messages` (reads, deletes), `message_posts`, `login`), counted per key (or per address
+    /// on unauthenticated routes). `message_posts` defaults to `100/hour burst 20`.
     pub groups: std::collections::BTreeMap<String, RateSpec>,
     /// Buckets kept in memory at most (the local limiter, and the fallback when Redis is down).
     pub memory_capacity: usize,
@@ -472,7 +473,16 @@ impl Default for LimitSettings {
                 period_secs: 60,
                 burst: 20,
             },
-            groups: std::collections::BTreeMap::new(),
+            // Posting to the message drop: with the default lifetime cap (7 days) one address
+            // keeps at most ~16,800 messages alive, well under `messages.max_live`.
+            groups: std::collections::BTreeMap::from([(
+                "message_posts".to_owned(),
+                RateSpec {
+                    count: 100,
+                    period_secs: 3600,
+                    burst: 20,
+                },
+            )]),
             memory_capacity: 100_000,
             redis_timeout: Duration::from_millis(100),
             redis_prefix: "portcullis:".to_owned(),
@@ -582,7 +592,13 @@ impl Settings {
             });
         }
         const GROUPS: &[&str] = &[
-            "identity", "keys", "sessions", "audit", "config", "messages",
+            "identity",
+            "keys",
+            "sessions",
+            "audit",
+            "config",
+            "messages",
+            "message_posts",
         ];
         if let Some(unknown) = self
             .limits

@@ -219,6 +219,7 @@ impl Application {
             }
             None => store.messages(),
         };
+        warn_if_one_address_can_fill_the_drop(&settings);
         let messages = Messages::new(message_store, Arc::clone(&clock), settings.messages.clone());
         let state = AppState::new(Shared {
             store,
@@ -525,5 +526,33 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+/// With open posting, the most messages one address can keep alive is its posting rate times
+/// the longest lifetime. When that reaches `max_live`, one client can fill the drop and keep
+/// it full; say so at start, with the settings that change it.
+fn warn_if_one_address_can_fill_the_drop(settings: &Settings) {
+    let messages = &settings.messages;
+    let limits = &settings.limits;
+    if messages.posting != crate::config::Posting::Open || !limits.enabled {
+        return;
+    }
+    let per_second =
+        |spec: &crate::limits::RateSpec| f64::from(spec.count) / f64::from(spec.period_secs.max(1));
+    let mut rate = per_second(&limits.per_address);
+    if let Some(group) = limits.groups.get("message_posts") {
+        rate = rate.min(per_second(group));
+    }
+    let reachable = rate * messages.max_expires_in.as_secs_f64();
+    let max_live = messages.max_live as f64;
+    if reachable >= max_live {
+        tracing::warn!(
+            reachable = reachable.round(),
+            max_live = messages.max_live,
+            "one client address can keep more messages alive than messages.max_live and fill the \
+             message drop for everyone; lower limits.groups.message_posts or messages.max_expires_in, \
+             or set messages.posting = \"key\""
+        );
     }
 }

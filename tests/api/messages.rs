@@ -204,6 +204,7 @@ on_both_backends!(
     posting_is_rate_limited_per_address,
     a_full_drop_refuses_posts_until_messages_go,
     the_count_follows_messages_deleted_by_hand,
+    posts_have_their_own_default_limit_apart_from_reads,
 );
 
 async fn a_posted_message_is_read_back_by_its_url(backend: Backend) {
@@ -891,4 +892,30 @@ async fn the_count_follows_messages_deleted_by_hand(backend: Backend) {
         post_message(&app, &json!({"message": "e"})).await.status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
+}
+
+async fn posts_have_their_own_default_limit_apart_from_reads(backend: Backend) {
+    let Some((app, _store)) = app_on(backend, "post limit", |s| {
+        s.limits.per_address = RateSpec::parse("6000/min burst 1000").unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    // The default `message_posts` group: 100/hour, burst 20.
+    let mut last = Value::Null;
+    for _ in 0..20 {
+        last = create(&app, json!({"message": "x"})).await;
+    }
+    let refused = post_message(&app, &json!({"message": "x"})).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        refused.headers()["ratelimit-policy"],
+        "\"message_posts\";q=100;w=3600"
+    );
+    // Reading is not held back by posting.
+    let read = app
+        .get(&format!("/msg/{}", last["id"].as_str().unwrap()), None)
+        .await;
+    assert_eq!(read.status(), StatusCode::OK);
 }

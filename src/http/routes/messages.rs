@@ -31,16 +31,21 @@ use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 
-/// The route group, for `[limits.groups]`.
+/// The route group of reads and deletes, for `[limits.groups]`.
 const GROUP: &str = "messages";
+/// The route group of posts: limited apart from reads, since posts are what fill the drop.
+const POST_GROUP: &str = "message_posts";
 
 /// Routes of this area.
 pub fn router(state: &AppState) -> Router<AppState> {
     let limit = || from_fn_with_state(PublicLimit::new(state, GROUP), limit_public);
     let create = match state.messages.settings().posting {
-        Posting::Open => post(create).route_layer(limit()),
+        Posting::Open => post(create).route_layer(from_fn_with_state(
+            PublicLimit::new(state, POST_GROUP),
+            limit_public,
+        )),
         Posting::Key => post(create).route_layer(from_fn_with_state(
-            Guard::new(state, GROUP, Permission::MessagesCreate),
+            Guard::new(state, POST_GROUP, Permission::MessagesCreate),
             authorize,
         )),
     };
