@@ -220,6 +220,15 @@ impl Application {
             None => store.messages(),
         };
         warn_if_one_address_can_fill_the_drop(&settings);
+        for range in &settings.server.trusted_proxies {
+            if Cidr::parse(range).is_some_and(|cidr| cidr.is_broad()) {
+                tracing::warn!(
+                    range = %range,
+                    "server.trusted_proxies holds a broad range: every peer in it may set \
+                     X-Forwarded-For and is exempt from max_connections_per_address"
+                );
+            }
+        }
         let messages = Messages::new(message_store, Arc::clone(&clock), settings.messages.clone());
         let state = AppState::new(Shared {
             store,

@@ -38,6 +38,18 @@ impl Cidr {
         })
     }
 
+    /// Wider than a /16 (IPv4) or a /48 (IPv6): likely more than a set of proxies — a whole
+    /// private network, or everyone. Every peer in a trusted range may name its client in
+    /// `X-Forwarded-For` and is exempt from the per-address connection cap, so such a range
+    /// deserves a warning at start.
+    pub fn is_broad(&self) -> bool {
+        match self.network {
+            IpAddr::V4(_) => self.prefix < 16,
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => self.prefix < 96 + 16,
+            IpAddr::V6(_) => self.prefix < 48,
+        }
+    }
+
     /// Whether `ip` is inside the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
@@ -152,6 +164,28 @@ mod tests {
             proxies.resolve(ip("10.0.0.1"), &headers("garbage, 10.0.0.2")),
             ip("10.0.0.2")
         );
+    }
+
+    #[test]
+    fn ranges_wider_than_16_or_48_bits_are_broad() {
+        for broad in [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "::/0",
+            "2001:db8::/32",
+        ] {
+            assert!(Cidr::parse(broad).unwrap().is_broad(), "{broad}");
+        }
+        for narrow in [
+            "10.1.0.0/16",
+            "192.168.1.0/24",
+            "10.0.0.5",
+            "2001:db8:1::/48",
+            "::1",
+        ] {
+            assert!(!Cidr::parse(narrow).unwrap().is_broad(), "{narrow}");
+        }
     }
 
     #[test]
