@@ -7,76 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::Request;
-use portcullis::auth::EnvKeys;
-use portcullis::clock::SystemClock;
-use portcullis::config::Settings;
-use portcullis::startup::{Application, INITIAL_ADMIN_KEY_FILE};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use tower::ServiceExt;
+#[path = "common/app.rs"]
+mod app;
 
-struct Fixture {
-    runtime: tokio::runtime::Runtime,
-    router: axum::Router,
-    key: String,
-    _dir: tempfile::TempDir,
-}
-
-fn fixture(limits: bool) -> Fixture {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::default();
-    settings.server.port = 0;
-    settings.storage.data_dir = dir.path().join("data");
-    settings.limits.enabled = limits;
-    settings.limits.roles.admin = portcullis::limits::RateSpec::parse("1000000/s").unwrap();
-    let router = runtime.block_on(async {
-        let app = Application::build(settings, Arc::new(SystemClock), EnvKeys::none())
-            .await
-            .unwrap();
-        app.router()
-    });
-    let key = std::fs::read_to_string(dir.path().join("data").join(INITIAL_ADMIN_KEY_FILE))
-        .unwrap()
-        .trim()
-        .to_owned();
-    Fixture {
-        runtime,
-        router,
-        key,
-        _dir: dir,
-    }
-}
-
-fn request(path: &str, key: Option<&str>) -> Request<Body> {
-    let mut builder = Request::get(path).header("host", "localhost");
-    if let Some(key) = key {
-        builder = builder.header("x-api-key", key);
-    }
-    let mut request = builder.body(Body::empty()).unwrap();
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-    request
-}
-
-fn call(f: &Fixture, path: &str, key: Option<&str>) -> u16 {
-    let response = f
-        .runtime
-        .block_on(f.router.clone().oneshot(request(path, key)))
-        .unwrap();
-    let status = response.status().as_u16();
-    let _ = f
-        .runtime
-        .block_on(axum::body::to_bytes(response.into_body(), 1 << 16));
-    status
-}
+use app::{call, fixture};
 
 #[divan::bench]
 fn healthz(bencher: divan::Bencher) {

@@ -111,6 +111,16 @@ impl ApiError {
         }
     }
 
+    /// When a client may try again, for `Retry-After`.
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ApiError::TooManyAttempts(wait) | ApiError::RateLimited(wait) => Some(*wait),
+            // Messages expire, burn or are deleted all the time; a minute is a fair guess.
+            ApiError::StorageFull => Some(std::time::Duration::from_secs(60)),
+            _ => None,
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, String, String) {
         match self {
             ApiError::Unauthenticated => (
@@ -285,15 +295,10 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(ERROR_CODE_HEADER, HeaderValue::from_static(code));
-        if let ApiError::TooManyAttempts(wait) | ApiError::RateLimited(wait) = &self
+        if let Some(wait) = self.retry_after()
             && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        if let ApiError::StorageFull = &self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -324,13 +329,6 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(reason) => ApiError::Unavailable(reason),
-            // SQLite busy (5) or locked (6) past the busy timeout: overloaded, not broken;
-            // the same 503 a Redis-backed store gives when it cannot answer.
-            StoreError::Database(sqlx::Error::Database(db))
-                if matches!(db.code().as_deref(), Some("5" | "6")) =>
-            {
-                ApiError::Unavailable(db.to_string())
-            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -7,7 +7,7 @@
 use super::gcra::{self, Decision};
 use super::memory::MemoryLimiter;
 use super::spec::RateSpec;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -72,13 +72,7 @@ impl RedisLimiter {
         fail_open: bool,
         fallback: MemoryLimiter,
     ) -> Result<Self, RedisLimitError> {
-        let client = redis::Client::open(url).map_err(|e| RedisLimitError::Url(e.to_string()))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = crate::redis_client::connect_lazily(url, timeout)
             .map_err(|e| RedisLimitError::Url(e.to_string()))?;
         Ok(Self {
             connection,

@@ -9,7 +9,7 @@ use super::StoreError;
 use async_trait::async_trait;
 
 /// One stored message, as the store keeps it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct StoredMessage {
     /// Hex SHA-256 of the message id (domain-separated): the row's key.
     pub lookup: String,

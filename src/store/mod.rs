@@ -32,7 +32,7 @@ use std::sync::Arc;
 pub enum StoreError {
     /// The database could not be reached or a statement failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// The schema could not be brought up to date.
     #[error("migration {version} failed: {source}")]
     Migration {
@@ -50,9 +50,24 @@ pub enum StoreError {
     /// The storage URL cannot be used.
     #[error("unsupported storage URL: {0}")]
     UnsupportedUrl(String),
-    /// A networked store (Redis) did not answer in time; the request may be retried.
+    /// The store did not answer in time (Redis unreachable, SQLite busy past its timeout);
+    /// the request may be retried.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+}
+
+/// Every database error enters here: SQLite busy (5) or locked (6) past the busy timeout
+/// means overloaded, not broken, and becomes `Unavailable` — the same 503 a Redis-backed store
+/// gives when it cannot answer.
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6")) => {
+                StoreError::Unavailable(db.to_string())
+            }
+            _ => StoreError::Database(err),
+        }
+    }
 }
 
 /// Everything Portcullis keeps durably. Every method that reports success has committed.

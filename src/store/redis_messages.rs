@@ -10,7 +10,7 @@
 use super::StoreError;
 use super::messages::{MessageStore, StoredMessage};
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use std::time::Duration;
 
 /// Store only if absent and the drop is not full; expire with the message. KEYS[2] is the
@@ -75,14 +75,7 @@ pub struct RedisMessages {
 impl RedisMessages {
     /// Connect lazily to `url` (start-up does not wait for Redis); keys start with `prefix`.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::UnsupportedUrl(format!("redis: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = crate::redis_client::connect_lazily(url, timeout)
             .map_err(|e| StoreError::UnsupportedUrl(format!("redis: {e}")))?;
         Ok(Self {
             connection,

@@ -37,6 +37,22 @@ impl Drop for TestApp {
     }
 }
 
+/// The Redis of the Redis-backed suites, when `PORTCULLIS_TEST_REDIS_URL` is set.
+pub fn redis_url() -> Option<String> {
+    std::env::var("PORTCULLIS_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Written past the test harness's capture, so a skipped suite is visible in `cargo test`.
+pub fn say_skipped(test: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "NOT RUN: {test} on Redis — set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run it"
+    );
+}
+
 /// An HTTP client. reqwest is built without a crypto provider of its own (ring is ours), so
 /// the process default must be installed before any client is made, as the binary does.
 pub fn client() -> reqwest::Client {

@@ -7,19 +7,12 @@ use portcullis::config::{Posting, Settings};
 use portcullis::limits::RateSpec;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::Write;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
     Sql,
     Redis,
-}
-
-fn redis_url() -> Option<String> {
-    std::env::var("PORTCULLIS_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
 }
 
 /// A server on `backend` (a fresh Redis prefix per test), or `None` after saying so.
@@ -34,10 +27,7 @@ async fn app_on(
         Backend::Redis => match redis_url() {
             Some(url) => Some(url),
             None => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "NOT RUN: {test} on Redis — set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run it"
-                );
+                say_skipped(test);
                 return None;
             }
         },

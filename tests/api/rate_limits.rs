@@ -7,27 +7,12 @@ use portcullis::config::Settings;
 use portcullis::limits::RateSpec;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::Write;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
     Memory,
     Redis,
-}
-
-fn redis_url() -> Option<String> {
-    std::env::var("PORTCULLIS_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-}
-
-/// Written past the test harness's capture, so a skipped suite is visible in `cargo test`.
-fn say_skipped(test: &str) {
-    let _ = writeln!(
-        std::io::stderr(),
-        "NOT RUN: {test} on Redis — set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run it"
-    );
 }
 
 fn rate(text: &str) -> RateSpec {

@@ -373,48 +373,32 @@ fn a_key_that_does_not_match_the_certificate_stops_the_start() {
     let (_, cert_a, _) = certificate_authority("A");
     let (_, _, key_b) = certificate_authority("B");
     write_pair(dir.path(), &cert_a, &key_b);
-    let output = command(dir.path())
-        .args(["serve", "--port", "0"])
-        .env("PORTCULLIS_SERVER__TLS__CERT", dir.path().join("cert.pem"))
-        .env("PORTCULLIS_SERVER__TLS__KEY", dir.path().join("key.pem"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // `serve` with `[server.tls]` naming `cert`; it must fail: (stdout, stderr).
+    let refused = |cert: &str, extra: &[&str]| {
+        let output = command(dir.path())
+            .args(["serve", "--port", "0"])
+            .args(extra)
+            .env("PORTCULLIS_SERVER__TLS__CERT", dir.path().join(cert))
+            .env("PORTCULLIS_SERVER__TLS__KEY", dir.path().join("key.pem"))
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (stdout, stderr) = refused("cert.pem", &[]);
     assert!(
         stderr.contains("loading [server.tls] certificate"),
         "{stderr}"
     );
-    assert!(String::from_utf8_lossy(&output.stdout).is_empty());
-
-    // A missing file, and both the flag and the section: refused with a clear message.
-    let output = command(dir.path())
-        .args(["serve", "--port", "0", "--tls-self-signed"])
-        .env("PORTCULLIS_SERVER__TLS__CERT", dir.path().join("cert.pem"))
-        .env("PORTCULLIS_SERVER__TLS__KEY", dir.path().join("key.pem"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("choose one"),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let output = command(dir.path())
-        .args(["serve", "--port", "0"])
-        .env(
-            "PORTCULLIS_SERVER__TLS__CERT",
-            dir.path().join("missing.pem"),
-        )
-        .env("PORTCULLIS_SERVER__TLS__KEY", dir.path().join("key.pem"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("missing.pem"),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(stdout.is_empty());
+    // Both the flag and the section, and a missing file: refused with a clear message.
+    let (_, stderr) = refused("cert.pem", &["--tls-self-signed"]);
+    assert!(stderr.contains("choose one"), "{stderr}");
+    let (_, stderr) = refused("missing.pem", &[]);
+    assert!(stderr.contains("missing.pem"), "{stderr}");
 }
 
 #[test]
