@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use portcullis::audit::{AuditEvent, AuditLog, Outcome};
+use portcullis::audit::{AuditEvent, AuditLog, AuditOptions, Outcome};
 use portcullis::clock::{Clock, SystemClock};
 use portcullis::store::{AuditFilter, SqliteStore, Store};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 fn event(i: u64) -> AuditEvent {
     AuditEvent::new("login.failure", Outcome::Failure, "login refused")
         .route(Some("/user/login"))
-        .client(Some("127.0.0.1".to_owned()))
+        .client(Some(std::net::IpAddr::from([127, 0, 0, 1])))
         .with("reason", "wrong_secret")
         .with("n", i)
 }
@@ -27,6 +27,12 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(std::time::Duration::ZERO)
+}
+
+/// `refusal_window` zero records every refusal (what the write benchmarks measure); the
+/// default of a minute counts repeats instead (what `record_one_repeated_refusal` measures).
+fn fixture_with(refusal_window: std::time::Duration) -> Fixture {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -38,7 +44,11 @@ fn fixture() -> Fixture {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let key = portcullis::secret::SecretKey::from_hex(&"ab".repeat(32)).unwrap();
-        let (log, _writer) = AuditLog::spawn(store.clone(), clock, key);
+        let options = AuditOptions {
+            checkpoint: Some(dir.path().join(portcullis::audit::CHECKPOINT_FILE)),
+            refusal_window,
+        };
+        let (log, _writer) = AuditLog::spawn(store.clone(), clock, key, options);
         (log, store)
     });
     Fixture {
@@ -57,6 +67,13 @@ fn record_one_event(bencher: divan::Bencher) {
         i += 1;
         f.runtime.block_on(f.log.record(event(i)))
     });
+}
+
+#[divan::bench]
+fn record_one_repeated_refusal(bencher: divan::Bencher) {
+    let f = fixture_with(std::time::Duration::from_secs(60));
+    f.runtime.block_on(f.log.record(event(0)));
+    bencher.bench_local(|| f.runtime.block_on(f.log.record(event(0))));
 }
 
 #[divan::bench(sample_count = 10, sample_size = 1)]

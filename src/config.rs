@@ -54,6 +54,36 @@ pub struct Settings {
     pub envelope: EnvelopeSettings,
     /// The message drop (seed 004).
     pub messages: MessageSettings,
+    /// The audit trail.
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Repeated refusals of one kind from one address within this window are recorded once in
+    /// full and then counted into one summary record; `"0s"` records every refusal.
+    #[serde(with = "human_duration")]
+    pub refusal_window: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            refusal_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A scheme of signed requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureScheme {
+    /// RFC 9421 HTTP Message Signatures: binds method, target, body and a nonce.
+    Rfc9421,
+    /// Seed 001's X-Token-Hash: binds the body only, and can be replayed within its window.
+    TokenHash,
 }
 
 /// Who may post to the message drop.
@@ -331,8 +361,15 @@ pub struct AuthSettings {
     pub signature_window: Duration,
     /// Route groups (`identity`, `keys`, `sessions`, `audit`) that require a signed request.
     pub signed_groups: Vec<String>,
-    /// Nonces remembered at most (replay protection for signed requests).
+    /// Schemes that satisfy `signed_groups`: `rfc9421` and `token_hash`. Leave out
+    /// `token_hash` where a replayed or re-targeted request would matter: it binds neither
+    /// method nor URI, and can be replayed within the signature window.
+    pub signature_schemes: Vec<SignatureScheme>,
+    /// Nonces remembered at most (replay protection for signed requests without Redis).
     pub replay_cache_capacity: usize,
+    /// Nonces any one key may have remembered at once; a key sending signed requests faster
+    /// than this per window (twice `signature_window`) is refused, not everyone else.
+    pub replay_cache_per_key: usize,
     /// Failures (per address or username) that trigger a lockout.
     pub lockout_threshold: u32,
     /// Failures are counted within this window.
@@ -366,7 +403,9 @@ impl Default for AuthSettings {
             audit_secret: None,
             signature_window: Duration::from_secs(30),
             signed_groups: Vec::new(),
+            signature_schemes: vec![SignatureScheme::Rfc9421, SignatureScheme::TokenHash],
             replay_cache_capacity: 1_000_000,
+            replay_cache_per_key: 10_000,
             lockout_threshold: 5,
             lockout_window: Duration::from_secs(900),
             lockout_base: Duration::from_secs(30),
@@ -658,10 +697,17 @@ impl Settings {
         if self.auth.lockout_threshold == 0
             || self.auth.lockout_capacity == 0
             || self.auth.replay_cache_capacity == 0
+            || self.auth.replay_cache_per_key == 0
         {
             return Err(ConfigError::Invalid {
                 key: "auth",
-                reason: "lockout_threshold, lockout_capacity and replay_cache_capacity must be greater than zero".to_owned(),
+                reason: "lockout_threshold, lockout_capacity, replay_cache_capacity and replay_cache_per_key must be greater than zero".to_owned(),
+            });
+        }
+        if self.auth.signature_schemes.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "auth.signature_schemes",
+                reason: "name at least one of rfc9421, token_hash".to_owned(),
             });
         }
         let envelope = &self.envelope;

@@ -30,6 +30,8 @@ pub mod jose;
 pub mod limits;
 /// The message drop (seed 004): unguessable ids, expiry, burn-after-reading, encryption at rest.
 pub mod messages;
+/// Client addresses as limits count them (IPv6 per /64) and address ranges (trusted proxies).
+pub mod net;
 /// The one way every part reaches Redis: lazy, multiplexed, short timeouts.
 pub mod redis_client;
 /// Secret-holding types that zeroize on drop and never print.

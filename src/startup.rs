@@ -1,6 +1,6 @@
 //! Build the application from settings, and run it until a shutdown signal.
 
-use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::audit::{AuditEvent, AuditLog, AuditOptions, CHECKPOINT_FILE, Checkpoint, Outcome};
 use crate::auth::envelope::{EnvelopeParts, EnvelopeVerifier};
 use crate::auth::lockout::{Lockout, LockoutPolicy};
 use crate::auth::signature::replay::ReplayCache;
@@ -82,10 +82,17 @@ impl Application {
             Arc::clone(&clock),
             Some(Arc::clone(&verifier)),
         );
+        let checkpoint = settings.storage.data_dir.join(CHECKPOINT_FILE);
+        let checkpoint_holds = check_audit_checkpoint(&*store, &checkpoint).await;
         let (audit, audit_writer) = AuditLog::spawn(
             Arc::clone(&store),
             Arc::clone(&clock),
             audit_key(&settings)?,
+            AuditOptions {
+                // A checkpoint the chain no longer matches is evidence: keep it as it is.
+                checkpoint: checkpoint_holds.then_some(checkpoint),
+                refusal_window: settings.audit.refusal_window,
+            },
         );
         if store.count_keys().await? == 0 {
             let path = write_initial_admin_key(&keys, &settings.storage.data_dir).await?;
@@ -173,6 +180,7 @@ impl Application {
             // Nonces must outlive every `created` the window accepts, on either side.
             replay: ReplayCache::new(
                 auth.replay_cache_capacity,
+                auth.replay_cache_per_key,
                 auth.signature_window * 2 + std::time::Duration::from_secs(1),
             ),
             audit: audit.clone(),
@@ -182,6 +190,9 @@ impl Application {
                 session_bearer: auth.session_bearer,
                 session_cookie: auth.session_cookie,
                 scheme,
+                token_hash_signs: auth
+                    .signature_schemes
+                    .contains(&crate::config::SignatureScheme::TokenHash),
             },
         });
         let configfiles = ConfigFiles::new(
@@ -317,6 +328,8 @@ impl Application {
         if let Err(err) = state.verifier.flush_last_used().await {
             tracing::warn!(error = %err, "could not record last-used times at shutdown");
         }
+        // Counted refusals whose window has not ended yet are recorded now, not lost.
+        state.audit.drain_refusals().await;
         // Dropping the last handles closes the audit queue; wait for it to drain.
         drop(state);
         if tokio::time::timeout(std::time::Duration::from_secs(10), audit_writer)
@@ -379,7 +392,23 @@ fn spawn_background(state: &AppState, settings: &Settings) -> Vec<tokio::task::J
             }
         })
     };
-    vec![refresh, flush, keys, state.messages.spawn_purger()]
+    let refusals = {
+        let audit = state.audit.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                ticker.tick().await;
+                audit.flush_refusals().await;
+            }
+        })
+    };
+    vec![
+        refresh,
+        flush,
+        keys,
+        refusals,
+        state.messages.spawn_purger(),
+    ]
 }
 
 /// SIGHUP: read the certificate files again. New connections get the new certificate;
@@ -477,22 +506,27 @@ pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", dir.display()))
 }
 
+/// The first admin key of a store: owner `admin`, no expiry.
+pub fn initial_admin_key() -> CreateKey {
+    CreateKey {
+        owner: "admin".to_owned(),
+        owner_kind: OwnerKind::User,
+        role: "admin".to_owned(),
+        label: Some("initial admin key".to_owned()),
+        expires_in: None,
+        metadata: None,
+        rate: None,
+        quota: None,
+    }
+}
+
 /// Issue the first admin key and write it, mode 0600, to the data directory. If the file
 /// cannot be written the key is revoked at once (nobody could know it) and start-up fails;
 /// `portcullis keys create --role admin` then issues one from the command line.
 async fn write_initial_admin_key(keys: &KeyManager, data_dir: &Path) -> anyhow::Result<PathBuf> {
     let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
     let issued = keys
-        .create(CreateKey {
-            owner: "admin".to_owned(),
-            owner_kind: OwnerKind::User,
-            role: "admin".to_owned(),
-            label: Some("initial admin key".to_owned()),
-            expires_in: None,
-            metadata: None,
-            rate: None,
-            quota: None,
-        })
+        .create(initial_admin_key())
         .await
         .context("creating the initial admin key")?;
     let write = || -> std::io::Result<()> {
@@ -513,6 +547,36 @@ async fn write_initial_admin_key(keys: &KeyManager, data_dir: &Path) -> anyhow::
         return Err(err).with_context(|| format!("writing {}", path.display()));
     }
     Ok(path)
+}
+
+/// Compare the chain with its checkpoint (one read). A mismatch means records were cut or
+/// rewritten while the server was down: say so loudly, and return false so the checkpoint
+/// is left as evidence until an operator resets it (`portcullis audit checkpoint --reset`).
+async fn check_audit_checkpoint(store: &dyn crate::store::Store, path: &Path) -> bool {
+    let checkpoint = match Checkpoint::read(path) {
+        Ok(Some(checkpoint)) => checkpoint,
+        Ok(None) => return true,
+        Err(err) => {
+            tracing::error!(path = %path.display(), error = %err, "the audit checkpoint cannot be read; it will not be updated until `portcullis audit checkpoint --reset`");
+            return false;
+        }
+    };
+    match crate::audit::matches_checkpoint(store, &checkpoint).await {
+        Ok(Ok(())) => true,
+        Ok(Err(broken)) => {
+            tracing::error!(
+                path = %path.display(),
+                %broken,
+                "THE AUDIT TRAIL DOES NOT MATCH ITS CHECKPOINT; run `portcullis audit verify`. \
+                 The checkpoint is kept as evidence until `portcullis audit checkpoint --reset`"
+            );
+            false
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not compare the audit trail with its checkpoint");
+            true
+        }
+    }
 }
 
 /// Resolve on SIGTERM or SIGINT.

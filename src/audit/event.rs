@@ -1,8 +1,21 @@
 //! Building audit events. Nothing secret goes in: actors are ids, keys appear only as their
 //! public ids, and free text is ours, never a request body.
+//!
+//! Every value is bounded as it enters an event: a string is cut to [`MAX_TEXT`] characters,
+//! a list to [`MAX_ITEMS`] entries, nesting to [`MAX_DEPTH`]. A refusal may carry something
+//! the client chose (a username, a header value); without a bound, one request could add
+//! hundreds of kilobytes to a trail that is never pruned.
 
 use crate::store::AuditDraft;
 use serde_json::Value;
+use std::net::IpAddr;
+
+/// Longest string kept in an event, in characters.
+pub const MAX_TEXT: usize = 200;
+/// Most entries kept of a list or an object inside an event.
+pub const MAX_ITEMS: usize = 32;
+/// Deepest nesting kept inside an event's extra fields.
+pub const MAX_DEPTH: usize = 4;
 
 /// How it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +43,42 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     pub(crate) draft: AuditDraft,
+    /// The client address, typed: refusals are aggregated per address.
+    pub(crate) client_ip: Option<IpAddr>,
+}
+
+/// `text` cut to [`MAX_TEXT`] characters (marked with `…` when cut).
+pub fn bounded_text(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// `value` with every string, list and object bounded, and nesting cut at [`MAX_DEPTH`].
+pub fn bounded(value: Value) -> Value {
+    bounded_at(value, 0)
+}
+
+fn bounded_at(value: Value, depth: usize) -> Value {
+    match value {
+        Value::String(text) => Value::String(bounded_text(&text)),
+        Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => Value::String("…".to_owned()),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .take(MAX_ITEMS)
+                .map(|v| bounded_at(v, depth + 1))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .take(MAX_ITEMS)
+                .map(|(k, v)| (bounded_text(&k), bounded_at(v, depth + 1)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 impl AuditEvent {
@@ -38,47 +87,93 @@ impl AuditEvent {
         Self {
             draft: AuditDraft {
                 at_ms: 0,
-                kind: kind.to_owned(),
+                kind: bounded_text(kind),
                 outcome: outcome.as_str().to_owned(),
                 route: None,
-                message: message.into(),
+                message: bounded_text(&message.into()),
                 context: "api".to_owned(),
                 owner_id: None,
                 key_id: None,
                 client: None,
                 extra: serde_json::Map::new(),
             },
+            client_ip: None,
         }
     }
 
     /// Where it happened: `api`, `cli`, `system`.
     pub fn context(mut self, context: &str) -> Self {
-        self.draft.context = context.to_owned();
+        self.draft.context = bounded_text(context);
         self
     }
 
     /// The matched route.
     pub fn route(mut self, route: Option<&str>) -> Self {
-        self.draft.route = route.map(str::to_owned);
+        self.draft.route = route.map(bounded_text);
         self
     }
 
     /// The acting owner and key, by id (never a secret).
     pub fn actor_ids(mut self, owner_id: Option<&str>, key_id: Option<&str>) -> Self {
-        self.draft.owner_id = owner_id.map(str::to_owned);
-        self.draft.key_id = key_id.map(str::to_owned);
+        self.draft.owner_id = owner_id.map(bounded_text);
+        self.draft.key_id = key_id.map(bounded_text);
         self
     }
 
     /// Client address.
-    pub fn client(mut self, client: Option<String>) -> Self {
-        self.draft.client = client;
+    pub fn client(mut self, client: Option<IpAddr>) -> Self {
+        self.draft.client = client.map(|ip| ip.to_string());
+        self.client_ip = client;
         self
     }
 
-    /// An extra field.
+    /// An extra field, bounded (see the module comment).
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.draft.extra.insert(key.to_owned(), value.into());
+        if self.draft.extra.len() < MAX_ITEMS || self.draft.extra.contains_key(key) {
+            self.draft
+                .extra
+                .insert(bounded_text(key), bounded(value.into()));
+        }
         self
+    }
+
+    /// Whether this event records a refusal (which may be aggregated).
+    pub(crate) fn is_refusal(&self) -> bool {
+        self.draft.outcome != Outcome::Success.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_long_value_chosen_by_a_client_is_cut() {
+        let event = AuditEvent::new("auth.failure", Outcome::Failure, "x".repeat(10_000))
+            .with("reason", "A".repeat(400_000))
+            .with("list", vec!["b".repeat(300); 1000]);
+        let text = serde_json::to_string(&event.draft).unwrap();
+        assert!(text.len() < 10_000, "{} bytes", text.len());
+        assert_eq!(
+            event.draft.extra["reason"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count(),
+            MAX_TEXT + 1
+        );
+        assert_eq!(
+            event.draft.extra["list"].as_array().unwrap().len(),
+            MAX_ITEMS
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_and_short_values_are_kept() {
+        let deep = json!({"a": {"b": {"c": {"d": {"e": 1}}}}});
+        assert_eq!(bounded(deep), json!({"a": {"b": {"c": {"d": "…"}}}}));
+        assert_eq!(bounded(json!("short")), json!("short"));
+        assert_eq!(bounded(json!(42)), json!(42));
     }
 }

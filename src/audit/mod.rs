@@ -1,18 +1,26 @@
 //! The tamper-evident audit trail (seed 001's audit record: time, route, message, context,
 //! actor, client, outcome and extra fields).
 //!
-//! Each record stores the SHA-256 of its predecessor, and its own hash covers that link, its
-//! position and its content; so editing, deleting or reordering any record breaks every hash
-//! after it, which `portcullis audit verify` reports. Recording is off the request path:
-//! handlers hand events to a bounded channel and a background writer appends them in batches.
+//! Each record stores the hash of its predecessor, and its own keyed hash covers that link,
+//! its position and its content; so editing, deleting or reordering any record breaks every
+//! hash after it, which `portcullis audit verify` reports. An external checkpoint (the latest
+//! sequence number and hash, in a file beside the audit key) catches what a chain alone
+//! cannot: records cut from the end. Recording is off the request path: handlers hand events
+//! to a bounded channel and a background writer appends them in batches. Every value in an
+//! event is bounded, and repeated refusals are counted rather than recorded one by one, so
+//! no client can grow the trail faster than a few records per minute per address.
 
 mod chain;
+mod checkpoint;
 mod event;
+mod refusals;
 mod writer;
 
-pub use chain::{ChainBreak, chain_hash, verify};
-pub use event::{AuditEvent, Outcome};
-pub use writer::AuditLog;
+pub use chain::{ChainBreak, ChainTip, chain_hash, matches_checkpoint, verify};
+pub use checkpoint::{BadCheckpoint, CHECKPOINT_FILE, Checkpoint};
+pub use event::{AuditEvent, MAX_TEXT, Outcome, bounded, bounded_text};
+pub use refusals::RefusalGate;
+pub use writer::{AuditLog, AuditOptions};
 
 use crate::store::AuditRecord;
 use serde_json::{Value, json};

@@ -1,11 +1,16 @@
-//! The audit writer: a bounded channel in front of a task that appends in batches.
+//! The audit writer: a bounded channel in front of a task that appends in batches and moves
+//! the external checkpoint forward.
 
 use super::chain::chain_hash;
+use super::checkpoint::Checkpoint;
 use super::event::AuditEvent;
+use super::refusals::RefusalGate;
 use crate::clock::Clock;
 use crate::secret::SecretKey;
 use crate::store::{AuditDraft, Store};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Events waiting to be written at most; beyond that, recording waits (back-pressure) rather
@@ -13,6 +18,19 @@ use tokio::sync::mpsc;
 const QUEUE: usize = 4096;
 /// Events written per transaction at most.
 const BATCH: usize = 256;
+/// The checkpoint file is rewritten at most this often (each write is an fsync).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Kinds of refusal counted at once at most (see `refusals`).
+const REFUSAL_TALLIES: usize = 10_000;
+
+/// How the trail is kept, beyond the store and the key.
+#[derive(Debug, Clone, Default)]
+pub struct AuditOptions {
+    /// The checkpoint file; none when unset.
+    pub checkpoint: Option<PathBuf>,
+    /// Repeated refusals within this window are counted into one summary (zero: off).
+    pub refusal_window: Duration,
+}
 
 /// Handle for recording events. Cheap to clone.
 #[derive(Clone)]
@@ -21,6 +39,16 @@ pub struct AuditLog {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     key: SecretKey,
+    gate: Option<Arc<RefusalGate>>,
+    checkpoint: Option<PathBuf>,
+}
+
+fn write_checkpoint(path: Option<PathBuf>, checkpoint: Checkpoint) {
+    if let Some(path) = path
+        && let Err(err) = checkpoint.advance(&path)
+    {
+        tracing::error!(error = %err, path = %path.display(), "could not write the audit checkpoint");
+    }
 }
 
 impl AuditLog {
@@ -30,47 +58,129 @@ impl AuditLog {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         key: SecretKey,
+        options: AuditOptions,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, mut receiver) = mpsc::channel::<AuditDraft>(QUEUE);
         let writer_store = Arc::clone(&store);
         let writer_key = key.clone();
+        let checkpoint_path = options.checkpoint.clone();
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             let hasher = move |prev: &[u8; 32], seq: i64, event: &AuditDraft| {
                 chain_hash(&writer_key, prev, seq, event)
             };
-            while receiver.recv_many(&mut batch, BATCH).await > 0 {
-                if let Err(err) = writer_store.append_audit(&batch, &hasher).await {
-                    tracing::error!(error = %err, lost = batch.len(), "could not write audit events");
+            let mut pending: Option<Checkpoint> = None;
+            let mut written_at = tokio::time::Instant::now() - CHECKPOINT_EVERY;
+            loop {
+                let due = written_at + CHECKPOINT_EVERY;
+                tokio::select! {
+                    received = receiver.recv_many(&mut batch, BATCH) => {
+                        if received == 0 {
+                            break;
+                        }
+                        match writer_store.append_audit(&batch, &hasher).await {
+                            Ok(records) => {
+                                if let Some(last) = records.last() {
+                                    pending = Some(Checkpoint::new(last.seq, last.hash));
+                                }
+                            }
+                            Err(err) => {
+                                tracing::error!(error = %err, lost = batch.len(), "could not write audit events");
+                            }
+                        }
+                        batch.clear();
+                    }
+                    () = tokio::time::sleep_until(due), if pending.is_some() => {}
                 }
-                batch.clear();
+                if tokio::time::Instant::now() >= due
+                    && let Some(checkpoint) = pending.take()
+                {
+                    written_at = tokio::time::Instant::now();
+                    let path = checkpoint_path.clone();
+                    let _ = tokio::task::spawn_blocking(move || write_checkpoint(path, checkpoint))
+                        .await;
+                }
+            }
+            if let Some(checkpoint) = pending {
+                let path = checkpoint_path.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || write_checkpoint(path, checkpoint)).await;
             }
         });
+        let gate = (!options.refusal_window.is_zero())
+            .then(|| Arc::new(RefusalGate::new(options.refusal_window, REFUSAL_TALLIES)));
         (
             Self {
                 sender: Some(sender),
                 store,
                 clock,
                 key,
+                gate,
+                checkpoint: options.checkpoint,
             },
             task,
         )
     }
 
-    /// A log that writes each event before returning (for the CLI).
-    pub fn direct(store: Arc<dyn Store>, clock: Arc<dyn Clock>, key: SecretKey) -> Self {
+    /// A log that writes each event before returning (for the CLI). Nothing is aggregated.
+    pub fn direct(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        key: SecretKey,
+        checkpoint: Option<PathBuf>,
+    ) -> Self {
         Self {
             sender: None,
             store,
             clock,
             key,
+            gate: None,
+            checkpoint,
         }
     }
 
-    /// Record an event, stamped with the current time.
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+
+    /// Record an event, stamped with the current time. A refusal may be counted into a
+    /// summary instead (see `refusals`).
     pub async fn record(&self, event: AuditEvent) {
-        let mut draft = event.draft;
-        draft.at_ms = (self.clock.now().unix_timestamp_nanos() / 1_000_000) as i64;
+        let now = self.now_ms();
+        if event.is_refusal()
+            && let Some(gate) = &self.gate
+        {
+            let admission = gate.admit(&event, now);
+            for summary in admission.summaries {
+                self.write(summary, now).await;
+            }
+            if !admission.record {
+                return;
+            }
+        }
+        self.write(event.draft, now).await;
+    }
+
+    /// Record the summaries of refusal windows that have ended (called periodically).
+    pub async fn flush_refusals(&self) {
+        let Some(gate) = &self.gate else { return };
+        let now = self.now_ms();
+        for summary in gate.finished(now) {
+            self.write(summary, now).await;
+        }
+    }
+
+    /// Record every pending refusal summary, ended or not (at shutdown).
+    pub async fn drain_refusals(&self) {
+        let Some(gate) = &self.gate else { return };
+        let now = self.now_ms();
+        for summary in gate.drain() {
+            self.write(summary, now).await;
+        }
+    }
+
+    async fn write(&self, mut draft: AuditDraft, now_ms: i64) {
+        draft.at_ms = now_ms;
         match &self.sender {
             Some(sender) => {
                 if sender.send(draft).await.is_err() {
@@ -82,8 +192,16 @@ impl AuditLog {
                 let hasher = move |prev: &[u8; 32], seq: i64, event: &AuditDraft| {
                     chain_hash(&key, prev, seq, event)
                 };
-                if let Err(err) = self.store.append_audit(&[draft], &hasher).await {
-                    tracing::error!(error = %err, "could not write audit event");
+                match self.store.append_audit(&[draft], &hasher).await {
+                    Ok(records) => {
+                        if let Some(last) = records.last() {
+                            write_checkpoint(
+                                self.checkpoint.clone(),
+                                Checkpoint::new(last.seq, last.hash),
+                            );
+                        }
+                    }
+                    Err(err) => tracing::error!(error = %err, "could not write audit event"),
                 }
             }
         }

@@ -48,6 +48,10 @@ impl EnvelopeClient {
     }
 }
 
+/// Longest token accepted, in bytes. A token (a JWE around a signed JWS of a few claims) is
+/// about 1 KB; anything near this is not one, and is refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -82,6 +86,19 @@ impl EnvelopeError {
             Self::Missing | Self::Undecryptable | Self::Expired | Self::Replayed => 401,
             Self::Signature => 403,
             Self::Unavailable => 503,
+        }
+    }
+
+    /// A stable name for logs and the audit trail: bounded, never a value the client chose.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Malformed(_) => "malformed",
+            Self::Undecryptable => "undecryptable",
+            Self::Expired => "expired",
+            Self::Replayed => "replayed",
+            Self::Signature => "signature",
+            Self::Unavailable => "unavailable",
         }
     }
 
@@ -247,8 +264,10 @@ impl EnvelopeVerifier {
         let max_lifetime = parts.max_lifetime.as_secs() as i64;
         let skew = parts.skew.as_secs() as i64;
         Ok(Self {
+            // Each client its share, so one client's burst cannot refuse the others' tokens.
             replay: ReplayCache::new(
                 parts.replay_capacity,
+                parts.replay_capacity / by_name.len().max(1),
                 Duration::from_secs((max_lifetime + 2 * skew + 1) as u64),
             ),
             keyring: parts.keyring,
@@ -286,6 +305,12 @@ impl EnvelopeVerifier {
             })
             .filter(|t| !t.is_empty())
             .ok_or(EnvelopeError::Missing)?;
+        // Bounded before any parsing: a real token is about 1 KB.
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(EnvelopeError::Malformed(format!(
+                "token: longer than {MAX_TOKEN_BYTES} bytes"
+            )));
+        }
         let outer = Jwe::parse(token).map_err(malformed)?;
         if !matches!(outer.alg, KeyAlg::EcdhEs | KeyAlg::EcdhEsA256Kw) {
             return Err(EnvelopeError::Malformed(
@@ -362,8 +387,11 @@ impl EnvelopeVerifier {
 
     /// A token id is accepted once: shared through Redis when configured, else in memory.
     async fn remember(&self, client: &str, jti: &str) -> Result<(), EnvelopeError> {
-        let key = format!("jti:{client}:{jti}");
-        match self.replay.remember_shared(&self.limiter, key).await {
+        match self
+            .replay
+            .remember_shared(&self.limiter, "jti", client, jti)
+            .await
+        {
             Remember::Fresh => Ok(()),
             Remember::Replay => Err(EnvelopeError::Replayed),
             Remember::Full => Err(EnvelopeError::Unavailable),

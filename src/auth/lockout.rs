@@ -209,16 +209,8 @@ impl Lockout {
     }
 }
 
-/// The unit counted: an IPv4 address, or an IPv6 /64 (IPv4-mapped addresses as IPv4).
-pub fn group(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
-        },
-    }
-}
+/// The unit counted: an IPv4 address, or an IPv6 /64 (see [`crate::net::client_group`]).
+pub use crate::net::client_group as group;
 
 fn retry_after(ms: i64) -> Duration {
     // Round up to whole seconds, as Retry-After carries seconds.

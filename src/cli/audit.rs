@@ -1,6 +1,6 @@
 //! `portcullis audit verify | export`.
 
-use crate::audit::{self, record_json};
+use crate::audit::{self, CHECKPOINT_FILE, Checkpoint, record_json};
 use crate::config::Settings;
 use crate::startup::audit_key;
 use crate::store::{self, AuditFilter};
@@ -19,8 +19,21 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 enum Verb {
-    /// Check the hash chain; exit 1 and name the first tampered, removed or reordered record.
-    Verify,
+    /// Check the hash chain and its checkpoint; exit 1 and name the first tampered, removed
+    /// or reordered record, or a cut end. Prints the chain's last record as `<seq>:<hash>`,
+    /// which operators can note and pass back with --expect.
+    Verify {
+        /// A `<seq>:<hash>` noted earlier from `audit verify`: that record must still be there.
+        #[arg(long)]
+        expect: Option<String>,
+    },
+    /// Show the checkpoint; with --reset, set it to the chain's current end (after a break
+    /// has been investigated: the old checkpoint is the evidence, so note it first).
+    Checkpoint {
+        /// Replace the checkpoint with the chain's current end.
+        #[arg(long)]
+        reset: bool,
+    },
     /// Write events as JSON Lines (to stdout, or --output FILE).
     Export {
         /// Output file (created or truncated).
@@ -50,17 +63,56 @@ fn millis(text: Option<&str>) -> anyhow::Result<Option<i64>> {
 /// Run an `audit` verb. Returns whether the chain (for `verify`) is intact.
 pub async fn run(settings: Settings, args: AuditArgs) -> anyhow::Result<bool> {
     let store = store::connect(&settings.storage.database_url()).await?;
+    let checkpoint_path = settings.storage.data_dir.join(CHECKPOINT_FILE);
     match args.verb {
-        Verb::Verify => match audit::verify(&*store, &audit_key(&settings)?).await? {
-            Ok(count) => {
-                println!("audit chain intact: {count} records");
-                Ok(true)
+        Verb::Verify { expect } => {
+            let expected = expect.as_deref().map(Checkpoint::parse).transpose()?;
+            let stored = Checkpoint::read(&checkpoint_path)?;
+            let tip = match audit::verify(&*store, &audit_key(&settings)?, None).await? {
+                Ok(tip) => tip,
+                Err(broken) => {
+                    println!("audit chain BROKEN: {broken}");
+                    return Ok(false);
+                }
+            };
+            // The chain holds together; now, does it still reach as far as it did?
+            for (name, checkpoint) in [("checkpoint", &stored), ("--expect", &expected)] {
+                if let Some(checkpoint) = checkpoint
+                    && let Err(broken) = audit::matches_checkpoint(&*store, checkpoint).await?
+                {
+                    println!("audit chain BROKEN: {broken} ({name} {checkpoint})");
+                    return Ok(false);
+                }
             }
-            Err(broken) => {
-                println!("audit chain BROKEN: {broken}");
-                Ok(false)
+            println!("audit chain intact: {} records", tip.count);
+            println!("last record: {}", tip.checkpoint());
+            match &stored {
+                Some(checkpoint) => println!("checkpoint {checkpoint}: present and unchanged"),
+                None => println!("no checkpoint at {}", checkpoint_path.display()),
             }
-        },
+            if let Some(expected) = &expected {
+                println!("--expect {expected}: present and unchanged");
+            }
+            Ok(true)
+        }
+        Verb::Checkpoint { reset } => {
+            let stored = Checkpoint::read(&checkpoint_path)?;
+            match &stored {
+                Some(checkpoint) => println!("checkpoint: {checkpoint}"),
+                None => println!("no checkpoint file at {}", checkpoint_path.display()),
+            }
+            if reset {
+                let tip = match audit::verify(&*store, &audit_key(&settings)?, None).await? {
+                    Ok(tip) => tip,
+                    Err(broken) => anyhow::bail!(
+                        "the chain itself is broken ({broken}); a checkpoint cannot vouch for it"
+                    ),
+                };
+                tip.checkpoint().reset(&checkpoint_path)?;
+                println!("checkpoint reset to {}", tip.checkpoint());
+            }
+            Ok(true)
+        }
         Verb::Export {
             output,
             since,

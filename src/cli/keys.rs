@@ -2,7 +2,7 @@
 //! be managed with no server running (or alongside one: its cache picks up the change within
 //! `auth.refresh_interval`).
 
-use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::audit::{AuditEvent, AuditLog, CHECKPOINT_FILE, Outcome};
 use crate::auth::KeyManager;
 use crate::auth::key_format;
 use crate::auth::keys::{CreateKey, IssuedKey, KeyView, QuotaRequest, SetLimits};
@@ -105,6 +105,9 @@ enum Verb {
     },
     /// Print a fresh random 64-hex-character key without storing it (for ADMIN_API_KEY etc.).
     Generate,
+    /// On a store with no keys yet: create the first admin key and print it once, here,
+    /// instead of `serve` writing it to `initial-admin.key`. Refused once any key exists.
+    Bootstrap,
 }
 
 /// Rate limit and quota flags.
@@ -169,7 +172,12 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
     create_private_dir(&settings.storage.data_dir)?;
     let store = store::connect(&settings.storage.database_url()).await?;
     let clock = Arc::new(SystemClock);
-    let audit = AuditLog::direct(Arc::clone(&store), clock.clone(), audit_key(&settings)?);
+    let audit = AuditLog::direct(
+        Arc::clone(&store),
+        clock.clone(),
+        audit_key(&settings)?,
+        Some(settings.storage.data_dir.join(CHECKPOINT_FILE)),
+    );
     let record = |kind: &'static str, id: String| {
         let audit = audit.clone();
         async move {
@@ -182,8 +190,19 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
                 .await;
         }
     };
-    let keys = KeyManager::new(store, clock, None);
+    let keys = KeyManager::new(Arc::clone(&store), clock, None);
     match args.verb {
+        Verb::Bootstrap => {
+            anyhow::ensure!(
+                store.count_keys().await? == 0,
+                "the store at {} already has keys; bootstrap only creates the first one \
+                 (use `portcullis keys create --role admin` with an admin's consent instead)",
+                settings.storage.database_url()
+            );
+            let issued = keys.create(crate::startup::initial_admin_key()).await?;
+            record("key.create", issued.record.id.clone()).await;
+            print_issued(&keys, &issued, None, args.json)?;
+        }
         Verb::Create {
             owner,
             owner_kind,

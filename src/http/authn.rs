@@ -12,7 +12,7 @@ use super::middleware::client_ip::ClientIp;
 use super::server::peer;
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::auth::Role;
-use crate::auth::lockout::{Lockout, group as ip_group};
+use crate::auth::lockout::Lockout;
 use crate::auth::signature::replay::{Remember, ReplayCache};
 use crate::auth::signature::{SignatureError, rfc9421, token_hash};
 use crate::auth::{
@@ -20,11 +20,12 @@ use crate::auth::{
 };
 use crate::config::RoleRates;
 use crate::limits::{self, Decision, Limiter, RateSpec, Refill};
+use crate::net::client_group as ip_group;
 use crate::store::KeyQuota;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct AuthnPolicy {
     pub session_cookie: bool,
     /// `http` or `https`, as clients address this server (for `@target-uri`).
     pub scheme: &'static str,
+    /// Whether seed 001's X-Token-Hash satisfies `signed_groups` (else only RFC 9421 does).
+    pub token_hash_signs: bool,
 }
 
 /// How much each caller may do.
@@ -116,53 +119,94 @@ pub struct Authenticator {
     pub rates: RatePolicy,
 }
 
-/// A refusal on its way out: the response, and what to log.
-struct Failure {
+/// An authenticated request, counted against its key's limits.
+pub struct Admitted {
+    /// Who is calling.
+    pub principal: Principal,
+    /// The request (its body read and put back when a signature covered it).
+    pub request: Request,
+    /// The RateLimit headers for the response.
+    pub rate: Option<RateHeaders>,
+}
+
+/// A request turned away: the error, and the RateLimit headers when a limit decided.
+pub struct Denied {
+    /// The answer.
+    pub error: ApiError,
+    /// RateLimit headers of the limit that refused, if one did.
+    pub rate: Option<RateHeaders>,
+}
+
+impl From<ApiError> for Denied {
+    fn from(error: ApiError) -> Self {
+        Self { error, rate: None }
+    }
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        let mut response = self.error.into_response();
+        if let Some(rate) = self.rate {
+            rate.apply(&mut response);
+        }
+        response
+    }
+}
+
+/// Why authentication did not admit a request.
+enum Failure {
+    /// Over a limit: answered at once, without an audit record or a lockout count (the
+    /// limit itself is the defence, and recording each would undo it).
+    Limited(Denied),
+    /// Not decided by the client (the store is down, the body could not be read).
+    Error(ApiError),
+    /// Refused: counted against the address, recorded (aggregated) in the audit trail.
+    Refused(Box<Refused>),
+}
+
+/// A refusal on its way out: the response, and what to record. Every field recorded is
+/// bounded by construction: a code, a kind, a public key id.
+struct Refused {
     error: ApiError,
-    reason: String,
+    reason: &'static str,
     kind: &'static str,
     key_prefix: Option<String>,
     /// Whether this looks like guessing a secret (counts towards a lockout).
     guess: bool,
+    /// The caller, when it was identified before being refused.
+    actor: Option<(String, String)>,
 }
 
 impl Failure {
     fn refused(reason: Refusal, key_prefix: Option<String>) -> Self {
-        Self {
+        Self::Refused(Box::new(Refused {
             error: ApiError::Unauthenticated,
-            reason: reason.as_str().to_owned(),
+            reason: reason.as_str(),
             kind: "auth.failure",
             key_prefix,
             guess: matches!(
                 reason,
                 Refusal::Unknown | Refusal::WrongSecret | Refusal::BadChecksum | Refusal::Malformed
             ),
-        }
+            actor: None,
+        }))
     }
 
     fn signature(err: SignatureError) -> Self {
-        Self {
-            guess: matches!(
-                err,
-                SignatureError::Invalid | SignatureError::UnknownSession
-            ),
-            reason: err.to_string(),
+        Self::Refused(Box::new(Refused {
+            guess: err.is_guess(),
+            reason: err.code(),
             error: ApiError::Signature(err),
             kind: "signature.failure",
             key_prefix: None,
-        }
+            actor: None,
+        }))
     }
 
     fn from_auth(err: AuthError, key_prefix: Option<String>) -> Self {
         match err {
             AuthError::Refused(reason) => Self::refused(reason, key_prefix),
-            AuthError::Store(err) => Self {
-                guess: false,
-                error: err.into(),
-                reason: "store".into(),
-                kind: "",
-                key_prefix,
-            },
+            AuthError::Store(err) => Self::Error(err.into()),
         }
     }
 }
@@ -198,60 +242,73 @@ pub fn origin(request: &Request) -> (Option<IpAddr>, Option<String>) {
     )
 }
 
+fn limited((error, rate): (ApiError, Option<RateHeaders>)) -> Failure {
+    Failure::Limited(Denied { error, rate })
+}
+
 impl Authenticator {
-    /// Authenticate `request` for a route in `group`. Returns the principal and the request
-    /// (whose body may have been read and put back for signature checks).
-    pub async fn authenticate(
-        &self,
-        request: Request,
-        group: &str,
-    ) -> Result<(Principal, Request), ApiError> {
+    /// Authenticate `request` for a route in `group`, and count it against the caller's key
+    /// (and the group's) limits and quota. Costly checks (an HMAC over the body, remembering
+    /// a nonce) run only after the key's limit has allowed the request; a refusal counts
+    /// against the client address, and against the key when the key was identified.
+    pub async fn authenticate(&self, request: Request, group: &str) -> Result<Admitted, Denied> {
         let client = client_ip(&request);
-        // A cheap handle (an `Arc` inside); made into text only if something is logged.
+        // A cheap handle (an `Arc` inside); made into text only if something is recorded.
         let matched = request.extensions().get::<MatchedPath>().cloned();
         let route = || matched.as_ref().map(|p| p.as_str().to_owned());
         if let Some(ip) = client
             && let Err(wait) = self.lockout.check(ip, None)
         {
-            return Err(ApiError::TooManyAttempts(wait));
+            return Err(ApiError::TooManyAttempts(wait).into());
         }
-        match self.identify(request).await {
-            Ok((principal, request)) => {
-                if self.policy.signed_groups.iter().any(|g| g == group)
-                    && !matches!(
-                        principal.method,
-                        AuthMethod::Signature | AuthMethod::TokenHash
-                    )
-                {
-                    self.refuse(
-                        Failure {
-                            guess: false,
-                            error: ApiError::SignatureRequired,
-                            reason: "signature_required".into(),
-                            kind: "signature.failure",
-                            key_prefix: None,
-                        },
-                        client,
-                        route(),
-                        Some(&principal),
-                    )
-                    .await;
-                    return Err(ApiError::SignatureRequired);
-                }
-                Ok((principal, request))
-            }
-            Err(failure) => {
-                // Failed authentication counts against the address first, so a flood of bad
-                // keys turns into 429s at the address limit — without a log line or an audit
-                // record for each.
+        let failure = match self.identify(request, group, client).await {
+            Ok(admitted) => match self.unsigned_refusal(&admitted.principal, group) {
+                None => return Ok(admitted),
+                Some(refused) => Failure::Refused(Box::new(refused)),
+            },
+            Err(failure) => failure,
+        };
+        match failure {
+            Failure::Limited(denied) => Err(denied),
+            Failure::Error(error) => Err(error.into()),
+            Failure::Refused(refused) => {
+                // A refusal counts against the address first, so a flood of bad credentials
+                // turns into 429s at the address limit, without a record for each.
                 if let Some(ip) = client
-                    && let Err((limited, _)) = self.limit_address(ip, None).await
+                    && let Err(limit) = self.limit_address(ip, None).await
                 {
-                    return Err(limited);
+                    return Err(Denied {
+                        error: limit.0,
+                        rate: limit.1,
+                    });
                 }
-                Err(self.refuse_owned(failure, client, route()).await)
+                self.record_refusal(&refused, client, route()).await;
+                Err(refused.error.into())
             }
         }
+    }
+
+    /// The refusal of a request in a group that requires a signature, when it is not signed
+    /// (or signed with a scheme the settings do not accept there).
+    fn unsigned_refusal(&self, principal: &Principal, group: &str) -> Option<Refused> {
+        if !self.policy.signed_groups.iter().any(|g| g == group) {
+            return None;
+        }
+        let accepted = match principal.method {
+            AuthMethod::Signature => true,
+            AuthMethod::TokenHash => self.policy.token_hash_signs,
+            _ => false,
+        };
+        (!accepted).then(|| Refused {
+            error: ApiError::SignatureRequired {
+                rfc9421_only: !self.policy.token_hash_signs,
+            },
+            reason: "signature_required",
+            kind: "signature.failure",
+            key_prefix: None,
+            guess: false,
+            actor: Some((principal.owner_id.clone(), principal.key_id.clone())),
+        })
     }
 
     /// Count an authenticated request against its key's rate limit, its route group's, and
@@ -369,7 +426,7 @@ impl Authenticator {
         let spec = self.rates.per_address;
         let decision = self
             .limiter
-            .check(&format!("addr:{}", ip_group(ip)), &spec)
+            .check(&address_bucket(ip), &spec)
             .await
             .map_err(|_| (ApiError::LimiterUnavailable, None))?;
         let mut headers = RateHeaders::new("address", &spec, &decision);
@@ -398,85 +455,78 @@ impl Authenticator {
         Ok(Some(headers))
     }
 
-    async fn refuse_owned(
-        &self,
-        failure: Failure,
-        client: Option<IpAddr>,
-        route: Option<String>,
-    ) -> ApiError {
-        let Failure {
-            error,
-            reason,
-            kind,
-            key_prefix,
-            guess,
-        } = failure;
-        self.refuse(
-            Failure {
-                guess,
-                error: ApiError::Unauthenticated,
-                reason,
-                kind,
-                key_prefix,
-            },
-            client,
-            route,
-            None,
-        )
-        .await;
-        error
+    /// Whether `ip` is still within its address limit (refusals spend it), without counting
+    /// this request: costly work is not done for an address that has spent it already.
+    async fn address_has_room(&self, ip: IpAddr) -> Result<(), Failure> {
+        if !self.rates.enabled {
+            return Ok(());
+        }
+        match self
+            .limiter
+            .peek(&address_bucket(ip), &self.rates.per_address)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Failure::Limited(
+                ApiError::RateLimited(Duration::from_secs(1)).into(),
+            )),
+            Err(_) => Err(Failure::Limited(ApiError::LimiterUnavailable.into())),
+        }
     }
 
-    async fn refuse(
+    /// Record a refusal: a log line, a lockout count when it looks like guessing, and an
+    /// audit event of bounded fields (repeats from one address are aggregated by the log).
+    async fn record_refusal(
         &self,
-        failure: Failure,
+        refused: &Refused,
         client: Option<IpAddr>,
         route: Option<String>,
-        principal: Option<&Principal>,
     ) {
-        if failure.kind.is_empty() {
-            return; // A store error: not the client's fault, logged where it is mapped.
-        }
         let client_text = client.map(|ip| ip.to_string());
         tracing::warn!(
-            reason = %failure.reason,
-            key_prefix = %failure.key_prefix.as_deref().unwrap_or("-"),
+            reason = refused.reason,
+            key_prefix = %refused.key_prefix.as_deref().unwrap_or("-"),
             client = %client_text.as_deref().unwrap_or("-"),
             route = %route.as_deref().unwrap_or("-"),
             "authentication refused"
         );
-        // Only guesses count towards a lockout: a missing credential, a stale signature or a
-        // failed CSRF check is not an attempt to find a secret.
-        if failure.guess
+        // Only guesses count towards a lockout: a missing credential, a stale signature, an
+        // ended session or a failed CSRF check is not an attempt to find a secret.
+        if refused.guess
             && let Some(ip) = client
         {
             self.lockout.failure(ip, None);
         }
-        let key_id = failure
-            .key_prefix
-            .as_deref()
-            .and_then(|p| p.strip_prefix(key_format::PREFIX));
-        let mut event = AuditEvent::new(failure.kind, Outcome::Failure, "request refused")
+        let event = AuditEvent::new(refused.kind, Outcome::Failure, "request refused")
             .route(route.as_deref())
-            .client(client_text)
-            .with(
-                "reason",
-                failure.reason.chars().take(128).collect::<String>(),
-            );
-        event = match principal {
-            Some(p) => event.actor_ids(Some(&p.owner_id), Some(&p.key_id)),
-            None => event.actor_ids(None, key_id),
+            .client(client)
+            .with("reason", refused.reason);
+        let event = match &refused.actor {
+            Some((owner_id, key_id)) => event.actor_ids(Some(owner_id), Some(key_id)),
+            None => event.actor_ids(
+                None,
+                refused
+                    .key_prefix
+                    .as_deref()
+                    .and_then(|p| p.strip_prefix(key_format::PREFIX)),
+            ),
         };
         self.audit.record(event).await;
     }
 
-    async fn identify(&self, request: Request) -> Result<(Principal, Request), Failure> {
+    /// Find the credential, verify it, and count the request against the key's limits.
+    async fn identify(
+        &self,
+        request: Request,
+        group: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Admitted, Failure> {
         let headers = request.headers();
         if headers.contains_key("signature-input") || headers.contains_key("signature") {
-            return self.rfc9421(request).await;
+            return self.rfc9421(request, group).await;
         }
         if headers.contains_key("x-token-hash") {
-            return self.token_hash(request).await;
+            return self.token_hash(request, group, client).await;
         }
         let api_key = header_str(headers, "x-api-key")?;
         let bearer = match header_str(headers, header::AUTHORIZATION.as_str())? {
@@ -507,10 +557,14 @@ impl Authenticator {
             } else {
                 self.verifier.verify(token).await
             };
-            return match principal {
-                Ok(principal) => Ok((principal, request)),
-                Err(err) => Err(Failure::from_auth(err, key_format::public_prefix(token))),
-            };
+            let principal = principal
+                .map_err(|err| Failure::from_auth(err, key_format::public_prefix(token)))?;
+            let rate = self.limit_key(&principal, group).await.map_err(limited)?;
+            return Ok(Admitted {
+                principal,
+                request,
+                rate,
+            });
         }
         if self.policy.session_cookie
             && let Some(token) = cookie(headers, SESSION_COOKIE)
@@ -520,6 +574,8 @@ impl Authenticator {
                 .authenticate(token, AuthMethod::SessionCookie)
                 .await
                 .map_err(|err| Failure::from_auth(err, None))?;
+            // Counted before the CSRF check: a refusal spends the key's budget too.
+            let rate = self.limit_key(&principal, group).await.map_err(limited)?;
             if !matches!(
                 *request.method(),
                 Method::GET | Method::HEAD | Method::OPTIONS
@@ -527,30 +583,37 @@ impl Authenticator {
                 let session = principal.session_id.as_deref().unwrap_or_default();
                 let presented = header_str(request.headers(), CSRF_HEADER)?.unwrap_or_default();
                 if !self.sessions.csrf_matches(session, presented) {
-                    return Err(Failure {
+                    return Err(Failure::Refused(Box::new(Refused {
                         guess: false,
                         error: ApiError::Csrf,
-                        reason: "csrf".into(),
+                        reason: "csrf",
                         kind: "auth.failure",
                         key_prefix: None,
-                    });
+                        actor: Some((principal.owner_id.clone(), principal.key_id.clone())),
+                    })));
                 }
             }
-            return Ok((principal, request));
+            return Ok(Admitted {
+                principal,
+                request,
+                rate,
+            });
         }
         Err(Failure::refused(Refusal::Missing, None))
     }
 
-    async fn rfc9421(&self, request: Request) -> Result<(Principal, Request), Failure> {
-        let (parts, body) = read_body(request).await?;
+    /// RFC 9421: parse and check the signature's parameters (cheap), find the session,
+    /// verify the HMAC over the signature base (one HMAC), then count the key's limit, and
+    /// only then read the body, check its digest and remember the nonce.
+    async fn rfc9421(&self, request: Request, group: &str) -> Result<Admitted, Failure> {
         let now = self.sessions.now();
+        let (parts, body) = request.into_parts();
         let claim = rfc9421::claim(
             &rfc9421::RequestParts {
                 method: &parts.method,
                 uri: &parts.uri,
                 headers: &parts.headers,
                 scheme: self.policy.scheme,
-                body: &body,
             },
             now,
             self.policy.window,
@@ -562,26 +625,49 @@ impl Authenticator {
             .await
         {
             Ok(found) => found,
-            Err(AuthError::Refused(_)) => {
+            Err(AuthError::Refused(Refusal::Unknown)) => {
                 return Err(Failure::signature(SignatureError::UnknownSession));
+            }
+            // It existed: ended, expired, or its key is no longer usable.
+            Err(AuthError::Refused(_)) => {
+                return Err(Failure::signature(SignatureError::SessionEnded));
             }
             Err(err) => return Err(Failure::from_auth(err, None)),
         };
         let token = self.sessions.token_for(&record);
         rfc9421::verify(&claim, token.expose().as_bytes()).map_err(Failure::signature)?;
+        let rate = self.limit_key(&principal, group).await.map_err(limited)?;
+        let body = read_body(body).await?;
+        rfc9421::check_body(&claim, &body).map_err(Failure::signature)?;
         // Nonces are shared through Redis when it is configured, so a request captured on one
         // node cannot be replayed on another; otherwise (or while Redis is down) this node's
-        // memory decides.
-        let nonce_key = format!("nonce:{}:{}", claim.keyid, claim.nonce);
-        match self.replay.remember_shared(&self.limiter, nonce_key).await {
+        // memory decides, where each key has its own share.
+        let value = format!("{}:{}", claim.keyid, claim.nonce);
+        match self
+            .replay
+            .remember_shared(&self.limiter, "nonce", &principal.key_id, &value)
+            .await
+        {
             Remember::Fresh => {}
             Remember::Replay => return Err(Failure::signature(SignatureError::Replayed)),
             Remember::Full => return Err(Failure::signature(SignatureError::ReplayCacheFull)),
         }
-        Ok((principal, Request::from_parts(parts, Body::from(body))))
+        Ok(Admitted {
+            principal,
+            request: Request::from_parts(parts, Body::from(body)),
+            rate,
+        })
     }
 
-    async fn token_hash(&self, request: Request) -> Result<(Principal, Request), Failure> {
+    /// Seed 001's X-Token-Hash: the key in `X-Token` is checked (cheap), the key's limit
+    /// counted and the address's checked, and only then is the body hashed, at most
+    /// `token_hash::MAX_WORK_BYTES` for the whole request.
+    async fn token_hash(
+        &self,
+        request: Request,
+        group: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Admitted, Failure> {
         let key = header_str(request.headers(), "x-token")?
             .ok_or(Failure::signature(SignatureError::MissingParameter(
                 "X-Token",
@@ -596,9 +682,12 @@ impl Authenticator {
             .verify(&key)
             .await
             .map_err(|err| Failure::from_auth(err, prefix.clone()))?;
-        let (parts, body) = read_body(request).await?;
-        // Each candidate second costs an HMAC over the whole body: bound the body and the
-        // number of sessions tried, so one key holder cannot make a request cost seconds.
+        let rate = self.limit_key(&principal, group).await.map_err(limited)?;
+        if let Some(ip) = client {
+            self.address_has_room(ip).await?;
+        }
+        let (parts, body) = request.into_parts();
+        let body = read_body(body).await?;
         if body.len() > token_hash::MAX_BODY {
             return Err(Failure::signature(SignatureError::BodyTooLarge));
         }
@@ -608,38 +697,39 @@ impl Authenticator {
             .live_for_key(&principal.key_id)
             .await
             .map_err(|err| Failure::from_auth(err.into(), prefix.clone()))?;
-        sessions.truncate(token_hash::MAX_SESSIONS);
+        sessions.truncate(token_hash::sessions_within_budget(
+            body.len(),
+            self.policy.window,
+        ));
         let signer = sessions.iter().find(|(_, token)| {
             token_hash::matches(token.expose(), &body, &presented, now, self.policy.window)
         });
         let Some((session, _)) = signer else {
             return Err(Failure::signature(if sessions.is_empty() {
-                SignatureError::UnknownSession
+                // The key is good; its sessions have ended. Not a guess.
+                SignatureError::SessionEnded
             } else {
                 SignatureError::Invalid
             }));
         };
         principal.session_id = Some(session.id.clone());
         principal.method = AuthMethod::TokenHash;
-        Ok((principal, Request::from_parts(parts, Body::from(body))))
+        Ok(Admitted {
+            principal,
+            request: Request::from_parts(parts, Body::from(body)),
+            rate,
+        })
     }
 }
 
+/// The bucket of an address's own limit.
+fn address_bucket(ip: IpAddr) -> String {
+    format!("addr:{}", ip_group(ip))
+}
+
 /// Read the whole body (already bounded by the body-limit layer) so a signature can cover it.
-async fn read_body(
-    request: Request,
-) -> Result<(axum::http::request::Parts, axum::body::Bytes), Failure> {
-    let (parts, body) = request.into_parts();
-    match body_bytes(body).await {
-        Ok(bytes) => Ok((parts, bytes)),
-        Err(error) => Err(Failure {
-            guess: false,
-            error,
-            reason: "body".into(),
-            kind: "",
-            key_prefix: None,
-        }),
-    }
+async fn read_body(body: Body) -> Result<axum::body::Bytes, Failure> {
+    body_bytes(body).await.map_err(Failure::Error)
 }
 
 /// Collect a body bounded by the body-limit layer: 413 when over the limit, 400 otherwise.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 pub struct PerAddress {
     max: usize,
     exempt: TrustedProxies,
-    open: Mutex<HashMap<u128, usize>>,
+    open: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl PerAddress {
@@ -34,10 +34,10 @@ impl PerAddress {
         if self.max == 0 || self.exempt.trusts(ip) {
             return Some(Slot {
                 owner: None,
-                key: 0,
+                key: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             });
         }
-        let key = group(ip);
+        let key = crate::net::client_group(ip);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let count = open.entry(key).or_insert(0);
         if *count >= self.max {
@@ -56,22 +56,11 @@ impl PerAddress {
     }
 }
 
-/// IPv4 (and IPv4-mapped IPv6) as itself; other IPv6 by its /64.
-fn group(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => u128::from(u32::from(v4)),
-            None => u128::from(v6) & (u128::MAX << 64),
-        },
-    }
-}
-
 /// One admitted connection; dropping it frees the slot.
 #[derive(Debug)]
 pub struct Slot {
     owner: Option<Arc<PerAddress>>,
-    key: u128,
+    key: IpAddr,
 }
 
 impl Drop for Slot {

@@ -29,9 +29,12 @@ pub enum ApiError {
     /// 401: a signed request was refused; says which check failed, never a secret.
     #[error("signature refused: {0}")]
     Signature(SignatureError),
-    /// 401: the route group requires a signed request.
+    /// 401: the route group requires a signed request (an RFC 9421 one when `rfc9421_only`).
     #[error("signature required")]
-    SignatureRequired,
+    SignatureRequired {
+        /// X-Token-Hash is not accepted for this group.
+        rfc9421_only: bool,
+    },
     /// 403: a cookie-authenticated request that changes state lacks a valid CSRF token.
     #[error("csrf check failed")]
     Csrf,
@@ -135,11 +138,15 @@ impl ApiError {
                 "Invalid signature".into(),
                 err.to_string(),
             ),
-            ApiError::SignatureRequired => (
+            ApiError::SignatureRequired { rfc9421_only } => (
                 StatusCode::UNAUTHORIZED,
                 "auth.signature_required",
                 "Signature required".into(),
-                "This route requires a signed request".into(),
+                if *rfc9421_only {
+                    "This route requires an RFC 9421 signed request".into()
+                } else {
+                    "This route requires a signed request".into()
+                },
             ),
             ApiError::Csrf => (
                 StatusCode::FORBIDDEN,
@@ -246,13 +253,13 @@ impl ApiError {
             ApiError::Envelope(err) => (
                 StatusCode::from_u16(err.status()).unwrap_or(StatusCode::UNAUTHORIZED),
                 match err {
+                    EnvelopeError::Unavailable => "unavailable",
                     EnvelopeError::Missing => "envelope.missing",
                     EnvelopeError::Malformed(_) => "envelope.malformed",
                     EnvelopeError::Undecryptable => "envelope.undecryptable",
                     EnvelopeError::Expired => "envelope.expired",
                     EnvelopeError::Replayed => "envelope.replayed",
                     EnvelopeError::Signature => "envelope.signature",
-                    EnvelopeError::Unavailable => "unavailable",
                 },
                 err.code().to_owned(),
                 err.to_string(),

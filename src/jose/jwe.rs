@@ -40,7 +40,10 @@ impl KeyAlg {
             "ECDH-ES" => Ok(Self::EcdhEs),
             "ECDH-ES+A256KW" => Ok(Self::EcdhEsA256Kw),
             "dir" => Ok(Self::Dir),
-            other => Err(JoseError::Unsupported(format!("alg {other}"))),
+            other => Err(JoseError::Unsupported(format!(
+                "alg {}",
+                super::shown(other)
+            ))),
         }
     }
 }
@@ -75,7 +78,10 @@ impl Enc {
         match name {
             "A256GCM" => Ok(Self::A256Gcm),
             "A128GCM" => Ok(Self::A128Gcm),
-            other => Err(JoseError::Unsupported(format!("enc {other}"))),
+            other => Err(JoseError::Unsupported(format!(
+                "enc {}",
+                super::shown(other)
+            ))),
         }
     }
 }
@@ -146,7 +152,7 @@ impl<'a> Jwe<'a> {
             JoseError::Malformed("JWE header is not a JSON object with alg and enc")
         })?;
         if let Some(zip) = &header.zip {
-            return Err(JoseError::Unsupported(format!("zip {zip}")));
+            return Err(JoseError::Unsupported(format!("zip {}", super::shown(zip))));
         }
         if header.crit.is_some() {
             return Err(JoseError::Unsupported("crit".to_owned()));

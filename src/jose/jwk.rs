@@ -51,7 +51,8 @@ impl EcJwk {
         if self.kty != "EC" || self.crv != "P-256" {
             return Err(JoseError::Unsupported(format!(
                 "key type {} {}",
-                self.kty, self.crv
+                super::shown(&self.kty),
+                super::shown(&self.crv)
             )));
         }
         let x = b64::decode(&self.x, "jwk x")?;

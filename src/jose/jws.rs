@@ -49,7 +49,10 @@ impl<'a> Jws<'a> {
         let header: Header = serde_json::from_slice(&b64::decode(header, "JWS header")?)
             .map_err(|_| JoseError::Malformed("JWS header is not a JSON object with alg"))?;
         if header.alg != "ES256" {
-            return Err(JoseError::Unsupported(format!("alg {}", header.alg)));
+            return Err(JoseError::Unsupported(format!(
+                "alg {}",
+                super::shown(&header.alg)
+            )));
         }
         if header.crit.is_some() || header.b64.is_some() {
             return Err(JoseError::Unsupported("crit".to_owned()));

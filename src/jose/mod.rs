@@ -49,6 +49,21 @@ pub enum JoseError {
     Random,
 }
 
+/// A header value chosen by whoever made the object, fit to quote in an error: at most 32
+/// characters, control characters replaced. Errors reach clients, logs and audit records; a
+/// 400 KB `alg` must not travel with them.
+pub(crate) fn shown(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(32)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if value.chars().nth(32).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Fill `buf` from the OS CSPRNG.
 pub(crate) fn random(buf: &mut [u8]) -> Result<(), JoseError> {
     getrandom::fill(buf).map_err(|_| JoseError::Random)

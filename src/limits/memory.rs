@@ -71,6 +71,15 @@ impl MemoryLimiter {
         decision
     }
 
+    /// Whether one request in bucket `key` would be allowed now, without counting it.
+    pub fn peek(&self, key: &str, spec: &RateSpec, now_us: i64) -> bool {
+        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
+        let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+        gcra::check(spec, shard.buckets.get(key).copied(), now_us)
+            .0
+            .allowed
+    }
+
     /// Count one use against a quota counter; `Some(remaining)` when allowed, `None` when
     /// exhausted. `used` seeds a counter seen for the first time (from the store).
     pub fn consume_quota(&self, counter: &str, limit: i64, used: i64) -> Option<i64> {

@@ -81,6 +81,19 @@ impl Limiter {
         }
     }
 
+    /// Whether one request in bucket `key` would be allowed now, without counting it (to
+    /// refuse costly work for a client that is over its limit already).
+    pub async fn peek(&self, key: &str, spec: &RateSpec) -> Result<bool, Unavailable> {
+        let now = self.now_us();
+        match &self.backend {
+            Backend::Memory(memory) => Ok(memory.peek(key, spec, now)),
+            Backend::Redis(redis) => match redis.peek(key, spec, now).await {
+                Outcome::Decided(allowed) => Ok(allowed),
+                Outcome::Unavailable => Err(Unavailable),
+            },
+        }
+    }
+
     /// Count one use of a quota counter; `Ok(None)` when exhausted.
     pub async fn consume_quota(
         &self,

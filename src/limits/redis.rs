@@ -130,6 +130,27 @@ impl RedisLimiter {
         }
     }
 
+    /// Whether one request in bucket `key` would be allowed now, without counting it: one
+    /// `GET` of the bucket's TAT, judged here.
+    pub async fn peek(&self, key: &str, spec: &RateSpec, now_us: i64) -> Outcome<bool> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("GET");
+        command.arg(format!("{}{}", self.prefix, key));
+        let result = tokio::time::timeout(
+            self.timeout,
+            command.query_async::<Option<i64>>(&mut connection),
+        )
+        .await;
+        match result {
+            Ok(Ok(tat)) => {
+                self.recovered();
+                Outcome::Decided(gcra::check(spec, tat, now_us).0.allowed)
+            }
+            Ok(Err(err)) => self.fall_back(&err, || self.fallback.peek(key, spec, now_us)),
+            Err(_) => self.fall_back(&"timed out", || self.fallback.peek(key, spec, now_us)),
+        }
+    }
+
     /// Count one use against a quota counter (see `MemoryLimiter::consume_quota`).
     pub async fn consume_quota(
         &self,

@@ -295,6 +295,10 @@ pub struct AuditRecord {
     pub prev_hash: [u8; 32],
     /// Hash of this record.
     pub hash: [u8; 32],
+    /// `extra` exactly as stored. The hash covers the canonical form of `extra`; verification
+    /// checks that the stored text is that form, so an edit that a JSON parser would hide
+    /// (a repeated key, whose last value wins) cannot pass as the original.
+    pub stored_extra: String,
 }
 
 /// Filters for reading the audit trail.
@@ -314,4 +318,6 @@ pub struct AuditFilter {
     pub after: Option<i64>,
     /// Page size.
     pub limit: u32,
+    /// Newest first (the default is chain order).
+    pub descending: bool,
 }

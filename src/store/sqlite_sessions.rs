@@ -50,6 +50,7 @@ fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
         },
         prev_hash: hash32(row, "prev_hash")?,
         hash: hash32(row, "hash")?,
+        stored_extra: extra,
     })
 }
 
@@ -213,6 +214,7 @@ pub(super) async fn append_audit(
         let hash = hasher(&prev, seq, event);
         let extra = serde_json::to_string(&event.extra)
             .map_err(|e| StoreError::Corrupt(format!("audit extra: {e}")))?;
+        let stored_extra = extra.clone();
         sqlx::query(
             "INSERT INTO audit_events (seq, at_ms, kind, outcome, route, message, context, owner_id, key_id, client, extra, prev_hash, hash) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -237,6 +239,7 @@ pub(super) async fn append_audit(
             event: event.clone(),
             prev_hash: prev,
             hash,
+            stored_extra,
         });
         prev = hash;
     }
@@ -271,7 +274,11 @@ pub(super) async fn audit_events(
         query.push(" AND outcome = ").push_bind(outcome.clone());
     }
     query
-        .push(" ORDER BY seq LIMIT ")
+        .push(if filter.descending {
+            " ORDER BY seq DESC LIMIT "
+        } else {
+            " ORDER BY seq LIMIT "
+        })
         .push_bind(i64::from(filter.limit));
     query
         .build()

@@ -177,10 +177,17 @@ async fn audit_verify_finds_the_first_modified_removed_or_reordered_record() {
     assert!(server.wait(Duration::from_secs(10)).success());
     let (ok, out) = verify(dir.path());
     assert!(ok, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
-        out.trim(),
-        "audit chain intact: 5 records",
+        lines[0], "audit chain intact: 5 records",
         "the initial key and four more"
+    );
+    assert!(lines[1].starts_with("last record: 5:"), "{out}");
+    let noted = lines[1].trim_start_matches("last record: ").to_owned();
+    assert_eq!(
+        lines[2],
+        format!("checkpoint {noted}: present and unchanged"),
+        "the server's shutdown left the checkpoint at the last record"
     );
 
     let (ok, stdout, _) = cli(dir.path(), &["audit", "export", "--kind", "key.create"]);
@@ -230,5 +237,142 @@ async fn audit_verify_finds_the_first_modified_removed_or_reordered_record() {
 
     // Restored, the chain verifies again.
     restore(&pristine, &data);
+    assert!(verify(dir.path()).0);
+
+    // An edit a JSON parser would hide: a repeated key, the original value last, so that
+    // parsing yields the original and `json_extract` the forgery.
+    let forged = format!(
+        "UPDATE audit_events SET extra = '{{\"target_key_id\":\"FORGED\",\"target_key_id\":' || json_quote(json_extract(extra, '$.target_key_id')) || '}}' WHERE seq = 3"
+    );
+    tamper_owned(&db, &forged).await;
+    let (ok, out) = verify(dir.path());
+    assert!(!ok);
+    assert_eq!(
+        out.trim(),
+        "audit chain BROKEN: record 3 was modified (its hash does not match its content)"
+    );
+
+    // Cutting the end, or deleting every record, leaves a chain that holds together; the
+    // checkpoint beside the audit key says how far it reached.
+    restore(&pristine, &data);
+    tamper(&db, "DELETE FROM audit_events WHERE seq >= 4").await;
+    let (ok, out) = verify(dir.path());
+    assert!(!ok);
+    assert_eq!(
+        out.trim(),
+        format!(
+            "audit chain BROKEN: the chain ends at record 3 but the checkpoint saw record 5: \
+             records were removed from the end (checkpoint {noted})"
+        )
+    );
+    restore(&pristine, &data);
+    tamper(&db, "DELETE FROM audit_events").await;
+    let (ok, out) = verify(dir.path());
+    assert!(!ok);
+    assert!(
+        out.starts_with(
+            "audit chain BROKEN: the chain ends at record 0 but the checkpoint saw record 5"
+        ),
+        "{out}"
+    );
+    // With the checkpoint file gone too, a value the operator noted still tells.
+    std::fs::remove_file(data.join("audit.checkpoint")).unwrap();
+    let (ok, stdout, _) = cli(dir.path(), &["audit", "verify", "--expect", &noted]);
+    assert!(!ok);
+    assert!(
+        stdout.starts_with(
+            "audit chain BROKEN: the chain ends at record 0 but the checkpoint saw record 5"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with(&format!("(--expect {noted})")),
+        "{stdout}"
+    );
+    restore(&pristine, &data);
+    let (ok, stdout, _) = cli(dir.path(), &["audit", "verify", "--expect", &noted]);
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains(&format!("--expect {noted}: present and unchanged")));
+    let (ok, _, stderr) = cli(dir.path(), &["audit", "verify", "--expect", "5:zz"]);
+    assert!(!ok);
+    assert!(stderr.contains("<seq>:<64 hex characters>"), "{stderr}");
+}
+
+async fn tamper_owned(db: &std::path::Path, sql: &str) {
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_started_on_a_cut_trail_says_so_and_keeps_the_checkpoint_as_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &[]);
+    let admin = server.admin_key();
+    for i in 0..3 {
+        let response = client()
+            .post(format!("{}/api/keys", server.address))
+            .header("X-API-Key", &admin)
+            .json(&json!({"owner": format!("o{i}"), "role": "user"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let data = dir.path().join("data");
+    let checkpoint = std::fs::read_to_string(data.join("audit.checkpoint")).unwrap();
+    assert!(checkpoint.contains("\"seq\":4"), "{checkpoint}");
+    tamper(
+        &data.join("portcullis.db"),
+        "DELETE FROM audit_events WHERE seq >= 3",
+    )
+    .await;
+
+    let log = dir.path().join("server.log");
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &[("PORTCULLIS_LOGGING__LOG_FILE", log.to_str().unwrap())],
+    );
+    // New records are appended (seq 3, 4, 5 again) but the checkpoint stays as it was.
+    for i in 0..3 {
+        let response = client()
+            .post(format!("{}/api/keys", server.address))
+            .header("X-API-Key", &admin)
+            .json(&json!({"owner": format!("p{i}"), "role": "user"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let logged = all_text_under(dir.path());
+    assert!(
+        logged.contains("THE AUDIT TRAIL DOES NOT MATCH ITS CHECKPOINT"),
+        "the start-up check speaks up"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("audit.checkpoint")).unwrap(),
+        checkpoint,
+        "the evidence is kept"
+    );
+    let (ok, out) = verify(dir.path());
+    assert!(!ok);
+    assert!(
+        out.starts_with("audit chain BROKEN: record 4 is not the record the checkpoint saw"),
+        "{out}"
+    );
+
+    // After investigating, an operator accepts the chain as it is now.
+    let (ok, stdout, _) = cli(dir.path(), &["audit", "checkpoint", "--reset"]);
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("checkpoint reset to 5:"), "{stdout}");
     assert!(verify(dir.path()).0);
 }

@@ -646,7 +646,7 @@ async fn forged_expired_replayed_and_malformed_tokens_are_refused_in_plain_json(
     let response = service.app.client.get(&url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()["allow"], "POST");
-    let refused = service.app.wait_for_audit("config.refused", 9).await;
+    let refused = service.app.wait_for_refusals("config.refused", 10).await;
     assert!(refused.iter().all(|e| e["outcome"] == "failure"));
 }
 

@@ -441,6 +441,27 @@ impl TestApp {
         body["events"].as_array().unwrap().clone()
     }
 
+    /// Every refusal of `kind`, counting those aggregated into summaries: moves the clock past
+    /// the aggregation window so the summaries are written, then waits until the records
+    /// account for at least `n` refusals (a full record counts 1, a summary its `repeated`).
+    pub async fn wait_for_refusals(&self, kind: &str, n: u64) -> Vec<Value> {
+        self.clock.advance(Duration::from_secs(61));
+        let mut events = Vec::new();
+        for _ in 0..250 {
+            events = self.audit_events(kind).await;
+            let total: u64 = events
+                .iter()
+                .map(|e| e["extra"]["repeated"].as_u64().unwrap_or(1))
+                .sum();
+            if total >= n {
+                assert_eq!(total, n, "more refusals than expected: {events:#?}");
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("fewer than {n} refusals of kind {kind}: {events:#?}");
+    }
+
     /// Wait until the background audit writer has written at least `n` events of `kind`.
     pub async fn wait_for_audit(&self, kind: &str, n: usize) -> Vec<Value> {
         for _ in 0..100 {

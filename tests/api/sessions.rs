@@ -128,7 +128,7 @@ async fn every_login_failure_looks_the_same() {
         .await
         .unwrap();
     assert_login_refused(response).await;
-    let failures = app.wait_for_audit("login.failure", 11).await;
+    let failures = app.wait_for_refusals("login.failure", 11).await;
     assert_eq!(failures[0]["outcome"], "failure");
     assert_eq!(failures[0]["extra"]["reason"], "missing_field");
     assert!(

@@ -47,15 +47,54 @@ pub enum SignatureError {
     /// The body does not match `Content-Digest`.
     #[error("content-digest does not match the body")]
     DigestMismatch,
-    /// The session in `keyid` is unknown, ended or expired.
+    /// No session has the id in `keyid` (or the key presented has no live session): counts
+    /// as a guess towards a lockout.
     #[error("unknown or expired session")]
     UnknownSession,
+    /// The session existed but has ended or expired, or its key is no longer usable. Not a
+    /// guess: honest clients retry after expiry, and a NAT of them must not be locked out.
+    /// The client sees the same message as for an unknown session.
+    #[error("unknown or expired session")]
+    SessionEnded,
     /// The signature does not verify.
     #[error("signature does not verify")]
     Invalid,
     /// The body is too large for the X-Token-Hash scheme.
     #[error("X-Token-Hash accepts bodies up to 64 KiB; sign larger requests with RFC 9421")]
     BodyTooLarge,
+}
+
+impl SignatureError {
+    /// A stable name for logs and the audit trail: bounded, never a value the client chose.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::Algorithm => "algorithm",
+            Self::MissingParameter(_) => "missing_parameter",
+            Self::MissingComponent(_) => "missing_component",
+            Self::Component(_) => "component",
+            Self::Stale => "stale",
+            Self::Replayed => "replayed",
+            Self::ReplayCacheFull => "replay_cache_full",
+            Self::DigestMissing => "digest_missing",
+            Self::DigestMismatch => "digest_mismatch",
+            Self::UnknownSession => "unknown_session",
+            Self::SessionEnded => "session_ended",
+            Self::Invalid => "invalid",
+            Self::BodyTooLarge => "body_too_large",
+        }
+    }
+
+    /// Whether this refusal looks like guessing a secret (an unknown session id or a MAC that
+    /// does not verify), and so counts towards a lockout.
+    pub fn is_guess(&self) -> bool {
+        matches!(self, Self::Invalid | Self::UnknownSession)
+    }
+
+    /// A covered component we cannot derive, named in the message cut to 64 characters.
+    pub fn component(name: &str) -> Self {
+        Self::Component(name.chars().take(64).collect())
+    }
 }
 
 /// Verification outcome: the session that signed.

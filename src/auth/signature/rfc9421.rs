@@ -21,8 +21,6 @@ pub struct RequestParts<'a> {
     pub headers: &'a HeaderMap,
     /// `http` or `https`, as the client addressed us.
     pub scheme: &'a str,
-    /// The body, already read.
-    pub body: &'a [u8],
 }
 
 /// What the signature claims, before the key is known.
@@ -36,6 +34,10 @@ pub struct Claim {
     pub base: String,
     /// The signature bytes.
     pub signature: Vec<u8>,
+    /// The `Content-Digest` header, if sent.
+    pub digest: Option<String>,
+    /// Whether the signature covers `content-digest`.
+    pub covers_digest: bool,
 }
 
 /// A structured field as one value: several field lines are joined with ", " (RFC 9651
@@ -51,7 +53,9 @@ fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Signat
 }
 
 /// Parse the signature headers, check parameters, coverage and the time window, and build
-/// the signature base. `now` is Unix seconds; `window` seconds either way.
+/// the signature base. `now` is Unix seconds; `window` seconds either way. The body is not
+/// needed (the base covers the `Content-Digest` header, not the body): it is read and checked
+/// with [`check_body`] only once the signature has verified and the key's limit allows it.
 pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim, SignatureError> {
     let input = header_text(request.headers, "signature-input")?
         .ok_or(SignatureError::Malformed("signature-input"))?;
@@ -98,7 +102,7 @@ pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim,
     }
     let keyid = param_str("keyid").ok_or(SignatureError::MissingParameter("keyid"))?;
     let nonce = param_str("nonce").ok_or(SignatureError::MissingParameter("nonce"))?;
-    if nonce.is_empty() || nonce.len() > 256 {
+    if nonce.is_empty() || nonce.len() > super::replay::MAX_VALUE_LEN {
         return Err(SignatureError::Malformed("nonce"));
     }
     let created = param_int("created").ok_or(SignatureError::MissingParameter("created"))?;
@@ -119,7 +123,7 @@ pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim,
             .as_str()
             .to_owned();
         if !item.params.is_empty() {
-            return Err(SignatureError::Component(name));
+            return Err(SignatureError::component(&name));
         }
         if covered.contains(&name) {
             return Err(SignatureError::Malformed("signature-input"));
@@ -137,18 +141,8 @@ pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim,
             "@target-uri (or @authority, @path and @query)",
         ));
     }
-    let digest_header = header_text(request.headers, "content-digest")?;
-    if !request.body.is_empty() {
-        if digest_header.is_none() {
-            return Err(SignatureError::DigestMissing);
-        }
-        if !has("content-digest") {
-            return Err(SignatureError::MissingComponent("content-digest"));
-        }
-    }
-    if let Some(header) = &digest_header {
-        digest::check(header, request.body)?;
-    }
+    let digest = header_text(request.headers, "content-digest")?;
+    let covers_digest = has("content-digest");
     // The parameters line is the canonical serialization of this signature's inner list.
     let mut only = sfv::Dictionary::new();
     only.insert(label.clone(), entry.clone());
@@ -163,7 +157,26 @@ pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim,
         nonce,
         base,
         signature,
+        digest,
+        covers_digest,
     })
+}
+
+/// Check the body against the claim: a request with a body must carry a `Content-Digest` that
+/// the signature covers, and every digest sent must match.
+pub fn check_body(claim: &Claim, body: &[u8]) -> Result<(), SignatureError> {
+    if !body.is_empty() {
+        if claim.digest.is_none() {
+            return Err(SignatureError::DigestMissing);
+        }
+        if !claim.covers_digest {
+            return Err(SignatureError::MissingComponent("content-digest"));
+        }
+    }
+    if let Some(header) = &claim.digest {
+        digest::check(header, body)?;
+    }
+    Ok(())
 }
 
 /// Check the claim's HMAC-SHA256 under `key`, in constant time.
@@ -184,7 +197,7 @@ pub fn verify(claim: &Claim, key: &[u8]) -> Result<Signer, SignatureError> {
 fn authority(request: &RequestParts<'_>) -> Result<String, SignatureError> {
     let host = header_text(request.headers, "host")?
         .or_else(|| request.uri.authority().map(|a| a.as_str().to_owned()))
-        .ok_or_else(|| SignatureError::Component("@authority".to_owned()))?;
+        .ok_or_else(|| SignatureError::component("@authority"))?;
     let host = host.to_ascii_lowercase();
     let default_port = if request.scheme == "https" {
         ":443"
@@ -222,10 +235,10 @@ fn component(request: &RequestParts<'_>, name: &str) -> Result<String, Signature
             }
             uri
         }
-        n if n.starts_with('@') => return Err(SignatureError::Component(n.to_owned())),
+        n if n.starts_with('@') => return Err(SignatureError::component(n)),
         n => {
             if n.bytes().any(|b| b.is_ascii_uppercase()) {
-                return Err(SignatureError::Component(n.to_owned()));
+                return Err(SignatureError::component(n));
             }
             let values: Vec<&str> = request
                 .headers
@@ -233,9 +246,9 @@ fn component(request: &RequestParts<'_>, name: &str) -> Result<String, Signature
                 .iter()
                 .map(|v| v.to_str().map(str::trim))
                 .collect::<Result<_, _>>()
-                .map_err(|_| SignatureError::Component(n.to_owned()))?;
+                .map_err(|_| SignatureError::component(n))?;
             if values.is_empty() {
-                return Err(SignatureError::Component(n.to_owned()));
+                return Err(SignatureError::component(n));
             }
             values.join(", ")
         }
@@ -286,24 +299,18 @@ mod tests {
             uri: &uri,
             headers: &headers,
             scheme: "http",
-            body,
         };
         let claim = claim(&parts, 1010, 30).unwrap();
         assert_eq!(claim.base, base);
         assert_eq!(verify(&claim, b"secret").unwrap().session_id, "s1");
         assert_eq!(verify(&claim, b"other"), Err(SignatureError::Invalid));
-
-        let tampered = RequestParts {
-            body: b"{}",
-            ..parts
-        };
+        check_body(&claim, body).unwrap();
         assert_eq!(
-            super::claim(&tampered, 1010, 30).unwrap_err(),
+            check_body(&claim, b"{}").unwrap_err(),
             SignatureError::DigestMismatch
         );
-        let late = RequestParts { ..tampered };
         assert_eq!(
-            super::claim(&RequestParts { body, ..late }, 2000, 30).unwrap_err(),
+            super::claim(&parts, 2000, 30).unwrap_err(),
             SignatureError::Stale
         );
     }

@@ -9,25 +9,42 @@ use hmac::{Hmac, KeyInit, Mac};
 pub const MAX_BODY: usize = 64 * 1024;
 /// Newest live sessions of the key that are tried.
 pub const MAX_SESSIONS: usize = 4;
+/// Most bytes put through HMAC-SHA512 for one request, every candidate second of every
+/// session tried together (~8 ms of one core here): the worst a request can cost.
+pub const MAX_WORK_BYTES: usize = 4 * 1024 * 1024;
 use sha2::Sha512;
 use subtle::ConstantTimeEq;
 
+/// How many sessions a request with a `body_len`-byte body may try within
+/// [`MAX_WORK_BYTES`] (always at least the newest one).
+pub fn sessions_within_budget(body_len: usize, window: i64) -> usize {
+    let candidates = usize::try_from(2 * window.max(0) + 1).unwrap_or(usize::MAX);
+    // A block of HMAC framing per candidate, on top of the body.
+    let per_session = candidates.saturating_mul(body_len.saturating_add(256));
+    (MAX_WORK_BYTES / per_session.max(1)).clamp(1, MAX_SESSIONS)
+}
+
 /// Whether `presented` (hex, any case) is the hash of `body` under `session` for some second
-/// in `now ± window`. Every candidate is compared in constant time.
+/// in `now ± window`. Seconds are tried from `now` outwards, so a client whose clock agrees
+/// with ours costs one HMAC; each candidate is compared in constant time. Stopping at a match
+/// tells the client only what the 200 tells it anyway.
 pub fn matches(session: &str, body: &[u8], presented: &str, now: i64, window: i64) -> bool {
     let Ok(presented) = hex::decode(presented.trim()) else {
         return false;
     };
-    let mut found = subtle::Choice::from(0u8);
-    for second in (now - window)..=(now + window) {
+    if presented.len() != 64 {
+        return false;
+    }
+    let candidate = |second: i64| {
         let key = format!("{session}{second}");
         let Ok(mut mac) = <Hmac<Sha512> as KeyInit>::new_from_slice(key.as_bytes()) else {
             return false;
         };
         mac.update(body);
-        found |= mac.finalize().into_bytes().as_slice().ct_eq(&presented);
-    }
-    found.into()
+        bool::from(mac.finalize().into_bytes().as_slice().ct_eq(&presented))
+    };
+    (0..=window.max(0))
+        .any(|offset| candidate(now - offset) || (offset != 0 && candidate(now + offset)))
 }
 
 /// The hash a seed-001 client sends (for tests and the README).
@@ -52,5 +69,15 @@ mod tests {
         assert!(!matches("pcs_abc", b"{ }", &hash, 1000, 30));
         assert!(!matches("pcs_abd", b"{}", &hash, 1000, 30));
         assert!(!matches("pcs_abc", b"{}", "zz", 1000, 30));
+        assert!(matches("pcs_abc", b"{}", &hash, 970, 30));
+        assert!(!matches("pcs_abc", b"{}", &hash[..64], 1000, 30));
+    }
+
+    #[test]
+    fn a_large_body_may_try_fewer_sessions() {
+        assert_eq!(sessions_within_budget(0, 30), MAX_SESSIONS);
+        assert_eq!(sessions_within_budget(1024, 30), MAX_SESSIONS);
+        assert_eq!(sessions_within_budget(MAX_BODY, 30), 1);
+        assert_eq!(sessions_within_budget(MAX_BODY, 3600), 1, "never zero");
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::Permission;
-use crate::http::authn::{Authenticator, origin};
+use crate::http::authn::{Admitted, Authenticator, origin};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use axum::extract::{Request, State};
@@ -41,25 +41,22 @@ pub async fn authorize(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let (principal, mut request) = guard.authn.authenticate(request, guard.group).await?;
-    let headers = match guard.authn.limit_key(&principal, guard.group).await {
-        Ok(headers) => headers,
-        Err((error, headers)) => {
-            let mut response = error.into_response();
-            if let Some(headers) = headers {
-                headers.apply(&mut response);
-            }
-            return Ok(response);
-        }
+    let Admitted {
+        principal,
+        mut request,
+        rate,
+    } = match guard.authn.authenticate(request, guard.group).await {
+        Ok(admitted) => admitted,
+        Err(denied) => return Ok(denied.into_response()),
     };
+    // The key's limit was counted before this check: a denied request spends it too.
     if !principal.may(guard.permission) {
         let (client, route) = origin(&request);
-        let client = client.map(|ip| ip.to_string());
         tracing::warn!(
             key_id = %principal.key_id,
             role = %principal.role,
             permission = %guard.permission.as_str(),
-            client = %client.as_deref().unwrap_or("-"),
+            client = %client.map(|ip| ip.to_string()).as_deref().unwrap_or("-"),
             route = %route.as_deref().unwrap_or("-"),
             "permission denied"
         );
@@ -79,8 +76,8 @@ pub async fn authorize(
     }
     request.extensions_mut().insert(principal);
     let mut response = next.run(request).await;
-    if let Some(headers) = headers {
-        headers.apply(&mut response);
+    if let Some(rate) = rate {
+        rate.apply(&mut response);
     }
     Ok(response)
 }

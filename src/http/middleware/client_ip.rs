@@ -3,6 +3,7 @@
 //! from untrusted peers are ignored, so a client cannot pick its own address.
 
 use crate::http::server::peer;
+pub use crate::net::Cidr;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
@@ -13,70 +14,6 @@ use std::sync::Arc;
 /// The resolved client address, as a request extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
-
-/// An address range, e.g. `10.0.0.0/8` or a single address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// Parse `addr` or `addr/prefix`. Hand-written: ten lines do not justify a dependency.
-    pub fn parse(text: &str) -> Option<Self> {
-        let (addr, prefix) = match text.trim().split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
-            None => {
-                let a = text.trim().parse::<IpAddr>().ok()?;
-                (a, if a.is_ipv4() { 32 } else { 128 })
-            }
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then_some(Self {
-            network: addr,
-            prefix,
-        })
-    }
-
-    /// Wider than a /16 (IPv4) or a /48 (IPv6): likely more than a set of proxies — a whole
-    /// private network, or everyone. Every peer in a trusted range may name its client in
-    /// `X-Forwarded-For` and is exempt from the per-address connection cap, so such a range
-    /// deserves a warning at start.
-    pub fn is_broad(&self) -> bool {
-        match self.network {
-            IpAddr::V4(_) => self.prefix < 16,
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => self.prefix < 96 + 16,
-            IpAddr::V6(_) => self.prefix < 48,
-        }
-    }
-
-    /// Whether `ip` is inside the range.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - self.prefix)
-                };
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - self.prefix)
-                };
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
 
 /// The trusted proxies.
 #[derive(Debug, Clone, Default)]
@@ -120,7 +57,9 @@ pub async fn client_ip(
 ) -> Response {
     if let Some(addr) = peer(request.extensions()) {
         let ip = proxies.resolve(addr.ip(), request.headers());
-        request.extensions_mut().insert(ClientIp(ip));
+        request
+            .extensions_mut()
+            .insert(ClientIp(crate::net::canonical(ip)));
     }
     next.run(request).await
 }
@@ -164,46 +103,5 @@ mod tests {
             proxies.resolve(ip("10.0.0.1"), &headers("garbage, 10.0.0.2")),
             ip("10.0.0.2")
         );
-    }
-
-    #[test]
-    fn ranges_wider_than_16_or_48_bits_are_broad() {
-        for broad in [
-            "0.0.0.0/0",
-            "10.0.0.0/8",
-            "172.16.0.0/12",
-            "::/0",
-            "2001:db8::/32",
-        ] {
-            assert!(Cidr::parse(broad).unwrap().is_broad(), "{broad}");
-        }
-        for narrow in [
-            "10.1.0.0/16",
-            "192.168.1.0/24",
-            "10.0.0.5",
-            "2001:db8:1::/48",
-            "::1",
-        ] {
-            assert!(!Cidr::parse(narrow).unwrap().is_broad(), "{narrow}");
-        }
-    }
-
-    #[test]
-    fn cidr_ranges_parse_and_match() {
-        assert!(Cidr::parse("127.0.0.1").unwrap().contains(ip("127.0.0.1")));
-        assert!(Cidr::parse("::1").unwrap().contains(ip("::1")));
-        assert!(
-            Cidr::parse("192.168.0.0/16")
-                .unwrap()
-                .contains(ip("::ffff:192.168.4.4"))
-        );
-        assert!(
-            !Cidr::parse("192.168.0.0/16")
-                .unwrap()
-                .contains(ip("192.169.0.1"))
-        );
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
-        assert!(Cidr::parse("10.0.0.0/33").is_none());
-        assert!(Cidr::parse("not-an-ip").is_none());
     }
 }

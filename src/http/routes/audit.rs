@@ -1,6 +1,6 @@
 //! `GET /api/audit` (`audit.read`): the audit trail, filtered by `since` / `until`
-//! (RFC 3339), `actor` (owner or key id), `kind`, `outcome`; paginated with `limit` and
-//! `cursor`.
+//! (RFC 3339), `actor` (owner or key id), `kind`, `outcome`; paginated with `limit` (rows)
+//! and `cursor`, and each page bounded to about 1 MiB.
 
 use crate::audit::record_json;
 use crate::auth::Permission;
@@ -76,21 +76,53 @@ async fn list(
         ),
         None => None,
     };
-    let filter = AuditFilter {
+    let mut filter = AuditFilter {
         since_ms: millis("since", query.since.as_deref())?,
         until_ms: millis("until", query.until.as_deref())?,
         actor: query.actor,
         kind: query.kind,
         outcome: query.outcome,
         after,
-        limit,
+        limit: 0,
+        descending: false,
     };
-    let records = state.store.audit_events(&filter).await?;
-    let next_cursor = (records.len() == limit as usize)
-        .then(|| records.last().map(|r| r.seq.to_string()))
+    // Bounded by bytes as well as rows: records are read a few at a time and the page ends
+    // when it is full, so neither the response nor the memory behind it can grow with what
+    // the records hold (records written before fields were bounded can be large).
+    let mut events = Vec::new();
+    let mut bytes = 0usize;
+    let mut more = false;
+    'pages: while events.len() < limit as usize {
+        filter.limit = (limit - events.len() as u32).min(READ_BATCH);
+        let records = state.store.audit_events(&filter).await?;
+        let exhausted = records.len() < filter.limit as usize;
+        for record in &records {
+            let event = record_json(record);
+            let size = serde_json::to_string(&event).map_or(0, |t| t.len());
+            if !events.is_empty() && bytes + size > MAX_PAGE_BYTES {
+                more = true;
+                break 'pages;
+            }
+            bytes += size;
+            events.push(event);
+            filter.after = Some(record.seq);
+        }
+        if exhausted {
+            break;
+        }
+        more = events.len() == limit as usize;
+    }
+    let next_cursor = more
+        .then(|| filter.after.map(|seq| seq.to_string()))
         .flatten();
     Ok(Json(json!({
-        "events": records.iter().map(record_json).collect::<Vec<_>>(),
+        "events": events,
         "next_cursor": next_cursor,
     })))
 }
+
+/// Records read from the store at a time.
+const READ_BATCH: u32 = 50;
+/// A page of the audit trail holds at most about this many bytes of events (always at least
+/// one event); `next_cursor` continues after the last one.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;

@@ -76,10 +76,11 @@ async fn config(State(state): State<AppState>, request: Request) -> Result<Respo
             state
                 .audit
                 .record(
+                    // The reason is a code: the error's text can quote the token's header.
                     AuditEvent::new("config.refused", Outcome::Failure, "envelope token refused")
                         .route(route.as_deref())
-                        .client(client_ip.map(|ip| ip.to_string()))
-                        .with("reason", err.to_string()),
+                        .client(client_ip)
+                        .with("reason", err.reason()),
                 )
                 .await;
             return Err(ApiError::Envelope(err));
@@ -122,7 +123,7 @@ async fn config(State(state): State<AppState>, request: Request) -> Result<Respo
                     },
                 )
                 .route(route.as_deref())
-                .client(client_ip.map(|ip| ip.to_string()))
+                .client(client_ip)
                 .with("client", opened.client.name.clone())
                 .with("file", attempt.file.unwrap_or_default())
                 .with("status", sealed.status.as_u16())

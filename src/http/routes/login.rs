@@ -120,7 +120,7 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
                 .record(
                     AuditEvent::new("login.success", Outcome::Success, "session opened")
                         .route(route.as_deref())
-                        .client(client_text)
+                        .client(client)
                         .actor_ids(
                             Some(&login.principal.owner_id),
                             Some(&login.principal.key_id),
@@ -159,7 +159,7 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
                 .record(
                     AuditEvent::new("login.failure", Outcome::Failure, "login refused")
                         .route(route.as_deref())
-                        .client(client_text)
+                        .client(client)
                         .with("reason", reason.as_str())
                         .with("username", auditable_username(username)),
                 )
@@ -193,7 +193,7 @@ async fn logout(
         .record(
             AuditEvent::new("session.end", Outcome::Success, "logged out")
                 .route(route.as_deref())
-                .client(client.map(|ip| ip.to_string()))
+                .client(client)
                 .actor_ids(Some(&principal.owner_id), Some(&principal.key_id))
                 .with("session_id", session_id),
         )
