@@ -241,10 +241,11 @@ async fn audit_verify_finds_the_first_modified_removed_or_reordered_record() {
 
     // An edit a JSON parser would hide: a repeated key, the original value last, so that
     // parsing yields the original and `json_extract` the forgery.
-    let forged = format!(
-        "UPDATE audit_events SET extra = '{{\"target_key_id\":\"FORGED\",\"target_key_id\":' || json_quote(json_extract(extra, '$.target_key_id')) || '}}' WHERE seq = 3"
-    );
-    tamper_owned(&db, &forged).await;
+    tamper(
+        &db,
+        "UPDATE audit_events SET extra = '{\"target_key_id\":\"FORGED\",\"target_key_id\":' || json_quote(json_extract(extra, '$.target_key_id')) || '}' WHERE seq = 3",
+    )
+    .await;
     let (ok, out) = verify(dir.path());
     assert!(!ok);
     assert_eq!(
@@ -296,17 +297,6 @@ async fn audit_verify_finds_the_first_modified_removed_or_reordered_record() {
     let (ok, _, stderr) = cli(dir.path(), &["audit", "verify", "--expect", "5:zz"]);
     assert!(!ok);
     assert!(stderr.contains("<seq>:<64 hex characters>"), "{stderr}");
-}
-
-async fn tamper_owned(db: &std::path::Path, sql: &str) {
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
 }
 
 #[tokio::test]
