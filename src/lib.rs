@@ -20,6 +20,8 @@ pub mod configfiles;
 pub mod durable;
 /// Durations written by clients (`"90d"`, `"1h 30m"`), parsed without panics.
 pub mod duration;
+/// Private files: umask 077, and the data directory and log files tightened at start.
+pub mod file_modes;
 /// HTTP: the route table, middleware (layer order explained there), extractors and the one
 /// place where errors become responses.
 pub mod http;

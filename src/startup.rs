@@ -55,6 +55,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         crate::tls::install_crypto_provider();
         create_private_dir(&settings.storage.data_dir)?;
+        tighten_private_files(&settings);
         // A bad certificate stops the start, before anything listens.
         let certificate = match &settings.server.tls {
             Some(tls) => {
@@ -316,6 +317,7 @@ impl Application {
             header_read_timeout: settings.limits.header_read_timeout,
             tls_handshake_timeout: settings.limits.tls_handshake_timeout,
             shutdown_grace: settings.server.shutdown_grace,
+            hsts: state.tls,
         };
         let per_address = crate::http::connections::PerAddress::new(
             settings.limits.max_connections_per_address,
@@ -496,6 +498,45 @@ pub fn audit_key(settings: &Settings) -> anyhow::Result<SecretKey> {
         None => {
             let path = settings.storage.data_dir.join(AUDIT_KEY_FILE);
             SecretKey::load_or_create(&path).with_context(|| format!("reading {}", path.display()))
+        }
+    }
+}
+
+/// Make the data directory and the log files private (0700/0600) if something left them
+/// readable by others, saying what was changed; warn about a database outside the data
+/// directory that others can read (that one is the operator's to fix).
+fn tighten_private_files(settings: &Settings) {
+    let mut tightened = Vec::new();
+    match crate::file_modes::tighten_tree(&settings.storage.data_dir) {
+        Ok(paths) => tightened.extend(paths),
+        Err(err) => {
+            tracing::warn!(dir = %settings.storage.data_dir.display(), error = %err, "could not check the data directory's permissions")
+        }
+    }
+    if let Some(log_file) = &settings.logging.log_file {
+        match crate::file_modes::tighten_log_files(log_file) {
+            Ok(paths) => tightened.extend(paths),
+            Err(err) => {
+                tracing::warn!(file = %log_file.display(), error = %err, "could not check the log files' permissions")
+            }
+        }
+    }
+    for path in tightened {
+        tracing::warn!(path = %path.display(), "was readable by other users; made private (0600 files, 0700 directories)");
+    }
+    let url = settings.storage.database_url();
+    if let Some(file) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let file = Path::new(file.split('?').next().unwrap_or(file));
+        let inside = file.starts_with(&settings.storage.data_dir);
+        let mut wal = file.as_os_str().to_owned();
+        wal.push("-wal");
+        for path in [file.to_owned(), PathBuf::from(wal)] {
+            if !inside && crate::file_modes::is_loose(&path).unwrap_or(false) {
+                tracing::warn!(path = %path.display(), "the database lies outside the data directory and other users can read it; chmod 600 it");
+            }
         }
     }
 }

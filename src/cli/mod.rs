@@ -40,6 +40,8 @@ pub enum Command {
 /// Run the parsed command. `Ok(false)` means "ran, but the answer is no" (exit status 1),
 /// as when `audit verify` finds a broken chain.
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
+    // Before anything is created: every file and directory this process makes is private.
+    crate::file_modes::private_umask();
     crate::tls::install_crypto_provider();
     if let Command::Client(args) = cli.command {
         // A client needs no server settings.

@@ -567,7 +567,7 @@ impl Authenticator {
             });
         }
         if self.policy.session_cookie
-            && let Some(token) = cookie(headers, SESSION_COOKIE)
+            && let Some(token) = single_cookie(headers, SESSION_COOKIE)?
         {
             let principal = self
                 .sessions
@@ -744,6 +744,24 @@ pub async fn body_bytes(body: Body) -> Result<axum::body::Bytes, ApiError> {
         }
         ApiError::BadRequest("The body could not be read".into())
     })
+}
+
+/// The value of cookie `name` when it appears once; two of them (a cookie tossed in from a
+/// sibling domain beside ours, say) are refused rather than one picked.
+fn single_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Failure> {
+    let mut found = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim());
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(Failure::refused(Refusal::Malformed, None));
+    }
+    Ok(first)
 }
 
 /// The value of cookie `name`, if present.

@@ -56,6 +56,9 @@ pub enum ApiError {
     /// 400 with a message that says what is wrong.
     #[error("{0}")]
     BadRequest(String),
+    /// 400: a header that carries or covers a credential appears more than once.
+    #[error("duplicate {0} header")]
+    DuplicateHeader(&'static str),
     /// 404.
     #[error("not found")]
     NotFound,
@@ -112,6 +115,13 @@ impl ApiError {
             s if s.is_client_error() => ApiError::OtherClientError(s),
             s => ApiError::Internal(format!("framework returned {s}")),
         }
+    }
+
+    /// The status, the stable code and the JSON body, for answers written outside axum (the
+    /// rewritten parse errors of `framing_errors`).
+    pub fn described(&self) -> (StatusCode, &'static str, serde_json::Value) {
+        let (status, code, error, message) = self.parts();
+        (status, code, json!({ "error": error, "message": message }))
     }
 
     /// When a client may try again, for `Retry-After`.
@@ -193,6 +203,12 @@ impl ApiError {
                 "Bad request".into(),
                 message.clone(),
             ),
+            ApiError::DuplicateHeader(name) => (
+                StatusCode::BAD_REQUEST,
+                "request.duplicate_header",
+                "Bad request".into(),
+                format!("The {name} header may appear only once"),
+            ),
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -248,7 +264,13 @@ impl ApiError {
                     .canonical_reason()
                     .unwrap_or("Client error")
                     .to_owned(),
-                "The request was rejected".into(),
+                match *status {
+                    StatusCode::URI_TOO_LONG => "The request target is too long".into(),
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                        "The request has too many headers, or too large ones".into()
+                    }
+                    _ => "The request was rejected".into(),
+                },
             ),
             ApiError::Envelope(err) => (
                 StatusCode::from_u16(err.status()).unwrap_or(StatusCode::UNAUTHORIZED),

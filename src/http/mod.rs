@@ -4,6 +4,7 @@ pub mod authn;
 pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod framing_errors;
 pub mod middleware;
 pub mod router;
 pub mod routes;

@@ -6,6 +6,7 @@ use super::middleware::client_ip::client_ip;
 use super::middleware::json_errors::json_errors;
 use super::middleware::request_id::{RequestId, request_id};
 use super::middleware::security_headers::security_headers;
+use super::middleware::single_credentials::single_credentials;
 use super::routes;
 use super::state::AppState;
 use crate::config::LimitSettings;
@@ -51,17 +52,20 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
                 .layer(from_fn_with_state(tls, security_headers))
                 // 5. Framework answers (405 from routing, 408, 413, panics) get our JSON shape.
                 .layer(from_fn(json_errors))
-                // 6. A panic becomes a 500 with a correlation id, not a dropped connection.
+                // 6. A request that repeats a credential header is refused before anything
+                //    reads one (a proxy in front might read another line than we would).
+                .layer(from_fn(single_credentials))
+                // 7. A panic becomes a 500 with a correlation id, not a dropped connection.
                 .layer(CatchPanicLayer::custom(on_panic))
-                // 7. One span per request, keyed by the matched route (never the raw URI,
+                // 8. One span per request, keyed by the matched route (never the raw URI,
                 //    whose query string could hold a secret).
                 .layer(TraceLayer::new_for_http().make_span_with(span))
-                // 8. A deadline on the whole request, body upload included → 408.
+                // 9. A deadline on the whole request, body upload included → 408.
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     limits.request_timeout,
                 ))
-                // 9. Body size limit, enforced while the body streams in → 413.
+                // 10. Body size limit, enforced while the body streams in → 413.
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
         )
 }

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use super::connections::PerAddress;
+use super::framing_errors::Hardened;
 use tower::ServiceExt;
 
 /// Connection-level limits.
@@ -35,6 +36,9 @@ pub struct ConnectionLimits {
     pub tls_handshake_timeout: Duration,
     /// After the shutdown signal, how long in-flight requests may take.
     pub shutdown_grace: Duration,
+    /// Whether responses carry HSTS (TLS here or in front): hyper's own error answers,
+    /// rewritten into ours, carry it too.
+    pub hsts: bool,
 }
 
 /// Serve `app` on `listener` (over TLS with `tls`) until `shutdown` resolves; then stop
@@ -92,13 +96,14 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let handshake_timeout = limits.tls_handshake_timeout;
+        let hsts = limits.hsts;
         tokio::spawn(async move {
             let service = TowerToHyperService::new(service);
             let result =
                 match tls {
                     None => {
-                        let connection = builder.serve_connection(TokioIo::new(stream), service);
-                        watcher.watch(connection).await
+                        let io = TokioIo::new(Hardened::new(stream, hsts));
+                        watcher.watch(builder.serve_connection(io, service)).await
                     }
                     Some(acceptor) => {
                         let stream =
@@ -115,8 +120,8 @@ pub async fn serve(
                                     return;
                                 }
                             };
-                        let connection = builder.serve_connection(TokioIo::new(stream), service);
-                        watcher.watch(connection).await
+                        let io = TokioIo::new(Hardened::new(stream, hsts));
+                        watcher.watch(builder.serve_connection(io, service)).await
                     }
                 };
             if let Err(err) = result {

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Pool, QueryBuilder, Row, Sqlite, Transaction};
+use std::os::unix::fs::OpenOptionsExt;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -36,10 +37,25 @@ impl SqliteStore {
             .foreign_keys(true)
             // The CLI and the server share the file; wait for the other's write instead of failing.
             .busy_timeout(Duration::from_secs(5));
-        if let Some(parent) = options.get_filename().parent()
+        let file = options.get_filename().to_owned();
+        if let Some(parent) = file.parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
+            crate::durable::ensure_private_dir(parent).map_err(sqlx::Error::Io)?;
+        }
+        // Created private before SQLite opens it: SQLite gives its -wal and -shm files the
+        // database file's mode, so all three are 0600 whatever the umask.
+        if file.as_os_str() != ":memory:" {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&file)
+            {
+                Ok(_) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(err) => return Err(sqlx::Error::Io(err).into()),
+            }
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

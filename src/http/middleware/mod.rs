@@ -7,3 +7,4 @@ pub mod client_ip;
 pub mod json_errors;
 pub mod request_id;
 pub mod security_headers;
+pub mod single_credentials;

@@ -18,11 +18,16 @@ pub const HEADERS: &[(header::HeaderName, &str)] = &[
 /// plain HTTP, and sending it there would be misleading).
 pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 
-/// Add the headers; `tls` says whether HSTS applies.
+/// Add the headers; `tls` says whether HSTS applies. A route that sets its own
+/// `Cache-Control` means it (the public key set, cached for minutes by design) and keeps it;
+/// every other header is ours whatever a route said.
 pub async fn security_headers(State(tls): State<bool>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in HEADERS {
+        if name == header::CACHE_CONTROL && headers.contains_key(header::CACHE_CONTROL) {
+            continue;
+        }
         headers.insert(name.clone(), HeaderValue::from_static(value));
     }
     if tls {
