@@ -24,6 +24,11 @@ pub struct Fixture {
 
 /// The application on a fresh data directory, limits on or off.
 pub fn fixture(limits: bool) -> Fixture {
+    fixture_with(|settings| settings.limits.enabled = limits)
+}
+
+/// The application on a fresh data directory, with settings changed by `configure`.
+pub fn fixture_with(configure: impl FnOnce(&mut Settings)) -> Fixture {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -32,8 +37,8 @@ pub fn fixture(limits: bool) -> Fixture {
     let mut settings = Settings::default();
     settings.server.port = 0;
     settings.storage.data_dir = dir.path().join("data");
-    settings.limits.enabled = limits;
     settings.limits.roles.admin = portcullis::limits::RateSpec::parse("1000000/s").unwrap();
+    configure(&mut settings);
     let router = runtime.block_on(async {
         let app = Application::build(settings, Arc::new(SystemClock), EnvKeys::none())
             .await
@@ -70,6 +75,27 @@ pub fn call(f: &Fixture, path: &str, key: Option<&str>) -> u16 {
     let response = f
         .runtime
         .block_on(f.router.clone().oneshot(request(path, key)))
+        .unwrap();
+    let status = response.status().as_u16();
+    let _ = f
+        .runtime
+        .block_on(axum::body::to_bytes(response.into_body(), 1 << 16));
+    status
+}
+
+/// `POST path` with a JSON body, from 127.0.0.1; its status.
+pub fn post_json(f: &Fixture, path: &str, body: &str) -> u16 {
+    let mut request = Request::post(path)
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    let response = f
+        .runtime
+        .block_on(f.router.clone().oneshot(request))
         .unwrap();
     let status = response.status().as_u16();
     let _ = f

@@ -366,3 +366,96 @@ async fn a_server_started_on_a_cut_trail_says_so_and_keeps_the_checkpoint_as_evi
     assert!(stdout.contains("checkpoint reset to 5:"), "{stdout}");
     assert!(verify(dir.path()).0);
 }
+
+#[tokio::test]
+async fn a_flood_of_refusals_from_one_address_is_one_record_and_a_count() {
+    let app = spawn_app_with(|s| {
+        s.auth.lockout_threshold = 100_000;
+        s.limits.per_address = portcullis::limits::RateSpec::parse("10000/s").unwrap();
+    })
+    .await;
+    for i in 0..200 {
+        let response = app
+            .get("/api/whoami", Some(&format!("legacy-wrong-key-{i}")))
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Another reason is other evidence, recorded in full.
+    assert_eq!(
+        app.get("/api/whoami", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let refused = app.wait_for_refusals("auth.failure", 201).await;
+    let reasons: Vec<(&str, u64)> = refused
+        .iter()
+        .map(|e| {
+            (
+                e["extra"]["reason"].as_str().unwrap(),
+                e["extra"]["repeated"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [("unknown_key", 0), ("missing", 0), ("unknown_key", 199)],
+        "the first in full, the rest counted into one summary"
+    );
+    let summary = &refused[2];
+    assert_eq!(summary["client"], "127.0.0.1");
+    assert_eq!(summary["message"], "repeated refusals, counted");
+    assert!(summary["extra"]["window_start"].is_string());
+    assert!(summary["extra"]["last_at"].is_string());
+}
+
+#[tokio::test]
+async fn an_audit_page_is_bounded_by_bytes_as_well_as_rows() {
+    let app = spawn_app().await;
+    app.wait_for_audit("key.create", 1).await;
+    // Records written before fields were bounded could be large: plant thirty of 100 KB.
+    let db = app.dir.path().join("data/portcullis.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let fat = "x".repeat(100 * 1024);
+    for seq in 2..32i64 {
+        sqlx::query(
+            "INSERT INTO audit_events (seq, at_ms, kind, outcome, message, context, extra, prev_hash, hash) \
+             VALUES (?, 0, 'legacy', 'failure', ?, 'api', '{}', zeroblob(32), zeroblob(32))",
+        )
+        .bind(seq)
+        .bind(&fat)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    let mut seen = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/audit?limit=500&kind=legacy&cursor={c}"),
+            None => "/api/audit?limit=500&kind=legacy".to_owned(),
+        };
+        let text = app
+            .get(&path, Some(&app.admin_key))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.len() <= 1024 * 1024 + 110 * 1024,
+            "a page of {} bytes",
+            text.len()
+        );
+        let page: Value = serde_json::from_str(&text).unwrap();
+        seen += page["events"].as_array().unwrap().len();
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 30, "every record is reachable through the cursor");
+    assert!(pages >= 3, "{pages} pages");
+}

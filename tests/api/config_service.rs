@@ -440,6 +440,45 @@ async fn writes_that_would_not_parse_and_bad_requests_change_nothing() {
             json!({"action": "write_file", "file": "wireguard_wg0", "content": "x".repeat(300 * 1024)}),
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
+        // File names are exact: no case, NUL or space variants of a known one.
+        (
+            json!({"action": "read_file", "file": "WIREGUARD_WG0"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"action": "read_file", "file": "wireguard_wg0\u{0}"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"action": "read_file", "file": " wireguard_wg0"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"action": "read_file", "file": "wireguard_wg0 "}),
+            StatusCode::NOT_FOUND,
+        ),
+        // Content that would not survive as text, or lines smuggled into an INI file.
+        (
+            json!({"action": "write_file", "file": "wireguard_wg0", "content": "[Interface]\nKey = a\u{0}b\n"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"action": "write_section", "file": "wireguard_wg0", "section": "Peer", "index": 2, "entries": [["AllowedIPs", "10.0.0.9/32\u{85}[Interface]"]]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"action": "write_section", "file": "wireguard_wg0", "section": "Peer]\n[Interface", "entries": [["A", "b"]]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"action": "write_section", "file": "wireguard_wg0", "section": "Peer", "index": 2, "entries": [["Allowed\nIPs", "x"]]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        // A position past usize.
+        (
+            serde_json::from_str::<Value>(r#"{"action": "read_section", "file": "wireguard_wg0", "section": "Peer", "index": 18446744073709551616}"#).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (request, expected) in cases {
         let (status, answer) = service.call(&service.alice, request.clone()).await;
@@ -964,4 +1003,203 @@ async fn a_crash_at_any_point_leaves_the_old_or_the_new_file_never_a_torn_one() 
             .count()
             <= 2 + 1
     );
+}
+
+/// A compact JWE whose protected header is `header`, with dummy other parts.
+fn jwe_with_header(header: &Value) -> String {
+    format!(
+        "{}.AAAA.AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA",
+        b64::encode(header.to_string().as_bytes())
+    )
+}
+
+#[tokio::test]
+async fn a_token_header_full_of_attacker_text_costs_the_audit_trail_a_few_hundred_bytes() {
+    let service = service_with(|s| {
+        s.limits.groups.insert(
+            "config".into(),
+            portcullis::limits::RateSpec::parse("1000/s").unwrap(),
+        );
+        s.limits.per_address = portcullis::limits::RateSpec::parse("1000/s").unwrap();
+    })
+    .await;
+    // The review's attack: a ~6 KB `alg` (the most a token may carry now), fifty times.
+    let huge = "A".repeat(6000);
+    let token = jwe_with_header(&json!({"alg": huge, "enc": "A256GCM"}));
+    for _ in 0..50 {
+        plain_error(
+            service.send(&token, "x".into()).await,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            &format!("token: unsupported JOSE feature: alg {}…", "A".repeat(32)),
+        )
+        .await;
+    }
+    let refused = service.app.wait_for_refusals("config.refused", 50).await;
+    assert_eq!(
+        refused.len(),
+        2,
+        "one record in full, one summary: {refused:#?}"
+    );
+    assert_eq!(refused[0]["extra"], json!({"reason": "malformed"}));
+    assert_eq!(refused[1]["extra"]["repeated"], 49);
+    let trail = service
+        .app
+        .get(
+            "/api/audit?kind=config.refused",
+            Some(&service.app.admin_key),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(trail.len() < 2000, "{} bytes", trail.len());
+    assert!(!trail.contains("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+
+    // Anything longer than a token can be is refused before it is parsed.
+    let oversized = jwe_with_header(&json!({"alg": "A".repeat(9000), "enc": "A256GCM"}));
+    plain_error(
+        service.send(&oversized, "x".into()).await,
+        StatusCode::BAD_REQUEST,
+        "Bad request",
+        "token: longer than 8192 bytes",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_asking_for_what_the_envelope_does_not_do_are_refused_over_http() {
+    let service = service_with(|s| {
+        s.limits.groups.insert(
+            "config".into(),
+            portcullis::limits::RateSpec::parse("1000/s").unwrap(),
+        );
+        s.limits.per_address = portcullis::limits::RateSpec::parse("1000/s").unwrap();
+    })
+    .await;
+    let (jwk, _) = service.server_key().await;
+    let kid = jwk.kid.clone().unwrap();
+    let epk = json!({"kty": "EC", "crv": "P-256", "x": jwk.x, "y": jwk.y});
+    let cases = [
+        (
+            json!({"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "zip": "DEF", "kid": kid}),
+            "token: unsupported JOSE feature: zip DEF",
+        ),
+        (
+            json!({"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "crit": ["exp"], "kid": kid}),
+            "token: unsupported JOSE feature: crit",
+        ),
+        (
+            json!({"alg": "ECDH-ES+A256KW", "enc": "A128GCM", "kid": kid}),
+            "token: enc must be A256GCM",
+        ),
+        (
+            json!({"alg": "dir", "enc": "A256GCM", "kid": kid}),
+            "token: alg must be ECDH-ES+A256KW or ECDH-ES",
+        ),
+        (
+            json!({"alg": "RSA-OAEP", "enc": "A256GCM", "kid": kid}),
+            "token: unsupported JOSE feature: alg RSA-OAEP",
+        ),
+    ];
+    for (header, message) in cases {
+        plain_error(
+            service.send(&jwe_with_header(&header), "x".into()).await,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            message,
+        )
+        .await;
+    }
+    // Ephemeral keys that are not P-256 points are refused before any key agreement.
+    let mut off_curve = epk.clone();
+    off_curve["y"] = json!(b64::encode(&[1u8; 32]));
+    let zero = json!({"kty": "EC", "crv": "P-256", "x": b64::encode(&[0u8; 32]), "y": b64::encode(&[0u8; 32])});
+    let p384 = json!({"kty": "EC", "crv": "P-384", "x": jwk.x, "y": jwk.y});
+    for (bad, status, error, message) in [
+        (
+            off_curve,
+            StatusCode::UNAUTHORIZED,
+            "Authentication required",
+            "token cannot be decrypted",
+        ),
+        (
+            zero,
+            StatusCode::UNAUTHORIZED,
+            "Authentication required",
+            "token cannot be decrypted",
+        ),
+        (
+            p384,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "key type EC P-384",
+        ),
+    ] {
+        let header = json!({"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "kid": kid, "epk": bad});
+        plain_error(
+            service.send(&jwe_with_header(&header), "x".into()).await,
+            status,
+            error,
+            message,
+        )
+        .await;
+    }
+    // An unknown kid cannot be decrypted.
+    let header = json!({"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "kid": "nobody", "epk": epk});
+    plain_error(
+        service.send(&jwe_with_header(&header), "x".into()).await,
+        StatusCode::UNAUTHORIZED,
+        "Authentication required",
+        "token cannot be decrypted",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn inner_tokens_signed_with_none_or_hs256_are_refused() {
+    use portcullis::jose::jwe::encrypt_ecdh;
+    let service = service().await;
+    let (jwk, _) = service.server_key().await;
+    let server = jwk.to_public_key().unwrap();
+    let now = service.app.clock.now().unix_timestamp();
+    let claims = json!({"iss": "alice", "iat": now, "exp": now + 60, "jti": "j1", "body_key": b64::encode(&[7u8; 32])});
+    for alg in ["none", "HS256"] {
+        let inner = format!(
+            "{}.{}.{}",
+            b64::encode(json!({"alg": alg}).to_string().as_bytes()),
+            b64::encode(claims.to_string().as_bytes()),
+            if alg == "none" { "" } else { "c2ln" }
+        );
+        let token = encrypt_ecdh(
+            inner.as_bytes(),
+            &server,
+            KeyAlg::EcdhEsA256Kw,
+            jwk.kid.as_deref(),
+            Some("JWT"),
+        )
+        .unwrap();
+        plain_error(
+            service.send(&token, "x".into()).await,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            &format!("token: unsupported JOSE feature: alg {alg}"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_public_key_set_keeps_its_cache_policy() {
+    let service = service().await;
+    let response = service
+        .app
+        .client
+        .get(format!("{}/.well-known/jwks.json", service.app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
 }

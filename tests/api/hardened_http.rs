@@ -219,31 +219,6 @@ async fn an_oversized_chunked_body_is_refused_with_413() {
     );
 }
 
-/// Send raw bytes and read until `until` appears in the response (or 5 s pass).
-async fn raw_exchange(app: &TestApp, request: &[u8], until: &str) -> String {
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut response = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let mut buf = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&response);
-        if text.contains("\r\n\r\n")
-            && text
-                .split_once("\r\n\r\n")
-                .is_some_and(|(_, b)| b.contains(until))
-        {
-            return text.into_owned();
-        }
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Err(_) => return String::from_utf8_lossy(&response).into_owned(),
-            Ok(Ok(n)) => response.extend_from_slice(&buf[..n]),
-            Ok(Err(err)) => panic!("read: {err}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_request_slower_than_the_timeout_gets_408_json() {
     let app = spawn_app_with(|s| s.limits.request_timeout = Duration::from_millis(300)).await;

@@ -227,6 +227,20 @@ pub async fn assert_error(response: Response, status: StatusCode, error: &str, m
     assert_eq!(body, json!({ "error": error, "message": message }));
 }
 
+/// Exact status, hardened headers and the stable `X-Error-Code`, for answers whose body is
+/// checked elsewhere.
+pub async fn assert_error_code(response: Response, status: StatusCode, code: &str) {
+    assert_eq!(response.status(), status);
+    assert_hardened(&response);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-error-code")
+            .and_then(|v| v.to_str().ok()),
+        Some(code)
+    );
+}
+
 pub async fn assert_401(response: Response) {
     assert_eq!(
         response
@@ -297,9 +311,34 @@ impl ServerProcess {
         stderr: Stdio,
     ) -> ServerProcess {
         let mut command = command(dir);
+        command.args(["serve", "--port", "0"]).args(args);
+        Self::spawn(dir, command, env, stderr)
+    }
+
+    /// Start `portcullis serve --port 0` in `dir` from a shell that first sets `umask`, as an
+    /// operator's careless shell might.
+    pub fn start_with_umask(dir: &Path, umask: &str, env: &[(&str, &str)]) -> ServerProcess {
+        let clean = command(dir);
+        let mut shell = Command::new("sh");
+        shell.current_dir(dir);
+        for (name, _) in clean.get_envs() {
+            shell.env_remove(name);
+        }
+        shell.args([
+            "-c",
+            &format!("umask {umask} && exec \"$0\" serve --port 0"),
+            binary(),
+        ]);
+        Self::spawn(dir, shell, env, Stdio::null())
+    }
+
+    fn spawn(
+        dir: &Path,
+        mut command: Command,
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> ServerProcess {
         command
-            .args(["serve", "--port", "0"])
-            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -473,4 +512,67 @@ impl TestApp {
         }
         panic!("fewer than {n} audit events of kind {kind}");
     }
+}
+
+/// Send raw bytes and read until `until` appears in the body of the response, the server
+/// closes the connection, or 5 s pass. A reset connection ends the reading like a close.
+pub async fn raw_exchange(app: &TestApp, request: &[u8], until: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // The server may answer and close before taking all of a hostile request.
+    let _ = stream.write_all(request).await;
+    let mut response = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&response);
+        if text
+            .split_once("\r\n\r\n")
+            .is_some_and(|(_, b)| b.contains(until))
+        {
+            return text.into_owned();
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
+                return String::from_utf8_lossy(&response).into_owned();
+            }
+            Ok(Ok(n)) => response.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The headers of a raw response, lower-cased names, as (name, value) pairs.
+pub fn raw_headers(text: &str) -> Vec<(String, String)> {
+    let head = text.split_once("\r\n\r\n").map_or(text, |(h, _)| h);
+    head.lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect()
+}
+
+/// What `assert_hardened` checks, on a raw response.
+pub fn assert_raw_hardened(text: &str) {
+    let headers = raw_headers(text);
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("content-type", "application/json"),
+    ] {
+        assert_eq!(get(name), Some(value), "{name} in {text}");
+    }
+    assert!(
+        get("x-request-id").is_some_and(|id| !id.is_empty()),
+        "{text}"
+    );
 }

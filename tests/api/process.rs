@@ -642,3 +642,95 @@ fn messages_posted_and_burned_just_before_kill_9_stay_that_way() {
     let (status, _) = raw::request(&restarted.address, "GET", &format!("/msg/{burn}"), &[], "");
     assert_eq!(status, 404);
 }
+
+/// Every file and directory under `dir` with its permission bits.
+fn modes_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        out.push((path.clone(), meta.permissions().mode() & 0o777));
+        if meta.is_dir() {
+            out.extend(modes_under(&path));
+        }
+    }
+    out
+}
+
+#[test]
+fn everything_the_server_keeps_on_disk_is_private_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    // Left readable by an older version or a careless copy: tightened at start.
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.join("stray"), "x").unwrap();
+    std::fs::set_permissions(data.join("stray"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let logs = dir.path().join("logs");
+    let log = logs.join("portcullis.log");
+    let mut server = ServerProcess::start_with_umask(
+        dir.path(),
+        "000",
+        &[("PORTCULLIS_LOGGING__LOG_FILE", log.to_str().unwrap())],
+    );
+    let admin = server.admin_key();
+    let (status, _) = raw::request(
+        &server.address,
+        "POST",
+        "/api/keys",
+        &[("X-API-Key", &admin), ("Content-Type", "application/json")],
+        r#"{"owner":"o","role":"user"}"#,
+    );
+    assert_eq!(status, 201);
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let mut seen = modes_under(&data);
+    seen.push((
+        data.clone(),
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+    ));
+    seen.extend(modes_under(&logs));
+    seen.push((
+        logs.clone(),
+        std::fs::metadata(&logs).unwrap().permissions().mode() & 0o777,
+    ));
+    for name in [
+        "portcullis.db",
+        "portcullis.db-wal",
+        "audit.key",
+        "session.key",
+        "audit.checkpoint",
+    ] {
+        assert!(
+            seen.iter().any(|(p, _)| p.ends_with(name)),
+            "{name} missing: {seen:?}"
+        );
+    }
+    for (path, mode) in &seen {
+        let wanted = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(*mode, wanted, "{}", path.display());
+    }
+    let logged = all_text_under(&logs);
+    assert!(
+        logged.contains("was readable by other users; made private"),
+        "the tightening is reported"
+    );
+}
+
+#[test]
+fn keys_bootstrap_prints_the_first_admin_key_once_instead_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = cli(dir.path(), &["keys", "bootstrap"]);
+    assert!(ok, "{stderr}");
+    let key = stdout.lines().next().unwrap().trim().to_owned();
+    assert!(key.starts_with("pcl_"), "{stdout}");
+    let (ok, _, stderr) = cli(dir.path(), &["keys", "bootstrap"]);
+    assert!(!ok, "a second bootstrap is refused");
+    assert!(stderr.contains("already has keys"), "{stderr}");
+    // The server then starts on a store that has a key, and writes no file.
+    let server = ServerProcess::start(dir.path(), &[]);
+    assert!(!dir.path().join("data").join("initial-admin.key").exists());
+    let (status, body) = get(&server.address, "/api/whoami", &key);
+    assert_eq!(status, 200);
+    assert_eq!(body["role"], "admin");
+}

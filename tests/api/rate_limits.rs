@@ -336,6 +336,46 @@ async fn forwarded_addresses_count_only_through_trusted_proxies(backend: Backend
 }
 
 #[tokio::test]
+async fn a_proxy_written_in_ipv4_mapped_form_is_trusted_and_ipv6_clients_count_per_64() {
+    let app = spawn_app_with(|s| {
+        s.limits.per_address = rate("2/min");
+        s.auth.lockout_threshold = 1000;
+        s.server.trusted_proxies = vec!["::ffff:127.0.0.1".into()];
+    })
+    .await;
+    let bad = |xff: &'static str| {
+        app.client
+            .get(app.url("/api/whoami"))
+            .header("X-API-Key", "nope-nope-nope")
+            .header("X-Forwarded-For", xff)
+            .send()
+    };
+    let statuses = |xffs: [&'static str; 4]| async move {
+        let mut out = Vec::new();
+        for xff in xffs {
+            out.push(bad(xff).await.unwrap().status().as_u16());
+        }
+        out
+    };
+    // Believed: each forwarded client has its own budget.
+    assert_eq!(
+        statuses(["203.0.113.1", "203.0.113.1", "203.0.113.1", "203.0.113.2"]).await,
+        [401, 401, 429, 401]
+    );
+    // One IPv6 /64 is one client; the next /64 is another.
+    assert_eq!(
+        statuses([
+            "2001:db8::1",
+            "2001:db8::ffff:2",
+            "2001:db8::3",
+            "2001:db8:0:1::1"
+        ])
+        .await,
+        [401, 401, 429, 401]
+    );
+}
+
+#[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     let app = spawn_app_with(|s| {
         s.limits.per_address = rate("2/min");

@@ -365,7 +365,29 @@ async fn a_cookie_session_needs_the_csrf_token_to_change_state() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_error_code(response, StatusCode::FORBIDDEN, "auth.csrf").await;
+    // A "simple" cross-site form post (text/plain, no preflight) gets no further, nor does
+    // a GET that asks to be treated as a POST.
+    let response = app
+        .client
+        .post(app.url("/api/keys"))
+        .header("cookie", &cookie)
+        .header("content-type", "text/plain")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_error_code(response, StatusCode::FORBIDDEN, "auth.csrf").await;
+    let response = app
+        .client
+        .post(app.url("/api/keys"))
+        .header("cookie", &cookie)
+        .header("x-http-method-override", "GET")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_error_code(response, StatusCode::FORBIDDEN, "auth.csrf").await;
     let listing: Value = app
         .get("/api/keys?owner=via-cookie", Some(&app.admin_key))
         .await

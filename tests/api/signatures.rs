@@ -20,6 +20,7 @@ struct Signing<'a> {
     keyid: &'a str,
     key: &'a str,
     digest: Option<String>,
+    alg: &'a str,
 }
 
 fn digest_of(body: &[u8]) -> String {
@@ -43,7 +44,8 @@ fn sign(app: &TestApp, s: &Signing<'_>) -> Vec<(String, String)> {
             "@query" => format!("?{}", s.path.split_once('?').map(|(_, q)| q).unwrap_or("")),
             "content-digest" => digest.clone(),
             "content-type" => "application/json".to_owned(),
-            other => panic!("{other}"),
+            // Any other header component: the test sends it with this value.
+            other => format!("value of {other}"),
         };
         base.push_str(&format!("\"{c}\": {value}\n"));
     }
@@ -57,7 +59,7 @@ fn sign(app: &TestApp, s: &Signing<'_>) -> Vec<(String, String)> {
     if let Some(nonce) = s.nonce {
         params.push_str(&format!(";nonce=\"{nonce}\""));
     }
-    params.push_str(";alg=\"hmac-sha256\"");
+    params.push_str(&format!(";alg=\"{}\"", s.alg));
     base.push_str(&format!("\"@signature-params\": {params}"));
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(s.key.as_bytes()).unwrap();
     mac.update(base.as_bytes());
@@ -68,6 +70,11 @@ fn sign(app: &TestApp, s: &Signing<'_>) -> Vec<(String, String)> {
     ];
     if !s.body.is_empty() || s.digest.is_some() {
         headers.push(("content-digest".to_owned(), digest));
+    }
+    for c in s.components {
+        if !c.starts_with('@') && !["content-digest", "content-type"].contains(c) {
+            headers.push(((*c).to_owned(), format!("value of {c}")));
+        }
     }
     headers
 }
@@ -112,6 +119,7 @@ fn base<'a>(app: &TestApp, session: &'a Session) -> Signing<'a> {
         keyid: &session.id,
         key: &session.token,
         digest: None,
+        alg: "hmac-sha256",
     }
 }
 
@@ -388,4 +396,447 @@ async fn seed_001_token_hash_requests_are_accepted_within_the_window() {
         "unknown or expired session",
     )
     .await;
+}
+
+fn with_header(
+    headers: &[(String, String)],
+    name: &str,
+    value: impl Into<String>,
+) -> Vec<(String, String)> {
+    let mut headers: Vec<_> = headers.iter().filter(|(n, _)| n != name).cloned().collect();
+    headers.push((name.to_owned(), value.into()));
+    headers
+}
+
+#[tokio::test]
+async fn every_change_to_a_signed_request_is_refused() {
+    let app = spawn_app_with(|s| s.auth.lockout_threshold = 1000).await;
+    let session = app.login("admin", &app.admin_key).await;
+    let covered = Signing {
+        path: "/api/whoami?x=1",
+        components: &["@method", "@target-uri", "x-covered"],
+        ..base(&app, &session)
+    };
+    let signed = sign(&app, &covered);
+    // Another query, method or Host than the one signed; a covered header changed.
+    let mut other_query = Signing {
+        path: "/api/whoami?x=2",
+        ..base(&app, &session)
+    };
+    other_query.components = covered.components;
+    assert_signature_refused(
+        send(&app, &other_query, &signed, b"").await,
+        "signature does not verify",
+    )
+    .await;
+    // A GET of the key list, signed, sent as a POST to the same path.
+    let list = Signing {
+        path: "/api/keys",
+        nonce: Some("m1"),
+        ..base(&app, &session)
+    };
+    let post = Signing {
+        method: Method::POST,
+        ..base(&app, &session)
+    };
+    let post = Signing {
+        path: "/api/keys",
+        ..post
+    };
+    assert_signature_refused(
+        send(&app, &post, &sign(&app, &list), b"").await,
+        "signature does not verify",
+    )
+    .await;
+    let host = with_header(&signed, "host", "evil.example");
+    assert_signature_refused(
+        send(&app, &covered, &host, b"").await,
+        "signature does not verify",
+    )
+    .await;
+    let changed = with_header(&signed, "x-covered", "something else");
+    assert_signature_refused(
+        send(&app, &covered, &changed, b"").await,
+        "signature does not verify",
+    )
+    .await;
+    // The signed request itself still works: each refusal above was the change.
+    assert_eq!(
+        send(&app, &covered, &signed, b"").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn malformed_signature_parameters_are_refused_by_name() {
+    let app = spawn_app_with(|s| s.auth.lockout_threshold = 1000).await;
+    let session = app.login("admin", &app.admin_key).await;
+    let long_nonce = "n".repeat(129);
+    let cases: Vec<(Signing<'_>, &str)> = vec![
+        (
+            Signing {
+                components: &["@method", "@target-uri", "X-Upper"],
+                nonce: Some("u1"),
+                ..base(&app, &session)
+            },
+            "cannot derive covered component X-Upper",
+        ),
+        (
+            Signing {
+                components: &["@method", "@target-uri", "@method"],
+                nonce: Some("u2"),
+                ..base(&app, &session)
+            },
+            "malformed signature-input",
+        ),
+        (
+            Signing {
+                alg: "hmac-sha512",
+                nonce: Some("u3"),
+                ..base(&app, &session)
+            },
+            "unsupported signature algorithm",
+        ),
+        (
+            Signing {
+                nonce: Some(&long_nonce),
+                ..base(&app, &session)
+            },
+            "malformed nonce",
+        ),
+        (
+            Signing {
+                components: &["@method", "@path"],
+                nonce: Some("u4"),
+                ..base(&app, &session)
+            },
+            "the signature must cover @target-uri (or @authority, @path and @query)",
+        ),
+        (
+            Signing {
+                keyid: "0123456789abcdef",
+                nonce: Some("u5"),
+                ..base(&app, &session)
+            },
+            "unknown or expired session",
+        ),
+    ];
+    for (signing, message) in cases {
+        assert_signature_refused(
+            send(&app, &signing, &sign(&app, &signing), b"").await,
+            message,
+        )
+        .await;
+    }
+    // A bogus first signature with a valid second one: the first is the one verified.
+    let good = base(&app, &session);
+    let headers = sign(&app, &good);
+    let input = &headers[0].1;
+    let signature = &headers[1].1;
+    let bogus = vec![
+        (
+            "signature-input".to_owned(),
+            format!(
+                "sig0=(\"@method\" \"@target-uri\");created={};keyid=\"{}\";nonce=\"b\";alg=\"hmac-sha256\", {input}",
+                app.clock.unix(),
+                session.id
+            ),
+        ),
+        (
+            "signature".to_owned(),
+            format!("sig0=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:, {signature}"),
+        ),
+    ];
+    assert_signature_refused(
+        send(&app, &good, &bogus, b"").await,
+        "signature does not verify",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn one_key_flooding_signed_requests_fills_only_its_own_share_of_the_nonce_cache() {
+    let app = spawn_app_with(|s| {
+        s.auth.replay_cache_capacity = 100;
+        s.auth.replay_cache_per_key = 10;
+    })
+    .await;
+    let greedy_key = app
+        .create_key(json!({"owner": "greedy", "role": "user"}))
+        .await;
+    let honest_key = app
+        .create_key(json!({"owner": "honest", "role": "user"}))
+        .await;
+    let greedy = app.login("greedy", &greedy_key.key).await;
+    let honest = app.login("honest", &honest_key.key).await;
+    for i in 0..10 {
+        let nonce = format!("g{i}");
+        let s = Signing {
+            nonce: Some(&nonce),
+            ..base(&app, &greedy)
+        };
+        assert_eq!(
+            send(&app, &s, &sign(&app, &s), b"").await.status(),
+            StatusCode::OK
+        );
+    }
+    let s = Signing {
+        nonce: Some("g-full"),
+        ..base(&app, &greedy)
+    };
+    assert_signature_refused(
+        send(&app, &s, &sign(&app, &s), b"").await,
+        "too many signed requests in the window; retry shortly",
+    )
+    .await;
+    let s = Signing {
+        nonce: Some("h1"),
+        ..base(&app, &honest)
+    };
+    assert_eq!(
+        send(&app, &s, &sign(&app, &s), b"").await.status(),
+        StatusCode::OK,
+        "another key is not refused because one key filled its share"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_request_over_the_keys_limit_spends_no_nonce_and_can_be_retried() {
+    let app = spawn_app().await;
+    let key = app
+        .create_key(json!({"owner": "slow", "role": "user", "rate": "2/min"}))
+        .await;
+    let session = app.login("slow", &key.key).await;
+    let mut refused = Vec::new();
+    for i in 0..6 {
+        let nonce = format!("s{i}");
+        let s = Signing {
+            nonce: Some(&nonce),
+            ..base(&app, &session)
+        };
+        let headers = sign(&app, &s);
+        let response = send(&app, &s, &headers, b"").await;
+        if i < 2 {
+            assert_eq!(response.status(), StatusCode::OK);
+        } else {
+            assert_error_code(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+            refused.push(headers);
+        }
+    }
+    // Once the key may send again, the refused request goes through as it was: the limit
+    // came before its nonce was remembered.
+    app.clock.advance(std::time::Duration::from_secs(30));
+    let s = base(&app, &session);
+    assert_eq!(
+        send(&app, &s, &refused[0], b"").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_ended_session_in_a_signature_is_not_a_guess_but_an_unknown_one_is() {
+    let app = spawn_app().await;
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user"}))
+        .await;
+    let session = app.login("user1", &key.key).await;
+    app.client
+        .post(app.url("/user/logout"))
+        .header("Authorization", format!("Bearer {}", session.token))
+        .send()
+        .await
+        .unwrap();
+    // An honest client retrying after its session ended is never locked out.
+    for i in 0..8 {
+        let nonce = format!("e{i}");
+        let s = Signing {
+            nonce: Some(&nonce),
+            ..base(&app, &session)
+        };
+        assert_signature_refused(
+            send(&app, &s, &sign(&app, &s), b"").await,
+            "unknown or expired session",
+        )
+        .await;
+    }
+    // Unknown session ids are guesses: the fifth locks the address out.
+    for i in 0..5 {
+        let nonce = format!("u{i}");
+        let s = Signing {
+            nonce: Some(&nonce),
+            keyid: "zzzzzzzzzzzzzzzz",
+            ..base(&app, &session)
+        };
+        assert_eq!(
+            send(&app, &s, &sign(&app, &s), b"").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let s = Signing {
+        nonce: Some("after"),
+        ..base(&app, &session)
+    };
+    assert_error_code(
+        send(&app, &s, &sign(&app, &s), b"").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "auth.locked_out",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unsigned_requests_to_a_signed_group_count_against_the_key_and_the_address() {
+    let app = spawn_app_with(|s| {
+        s.auth.signed_groups = vec!["identity".into()];
+        s.limits.per_address = portcullis::limits::RateSpec::parse("4/min").unwrap();
+    })
+    .await;
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user", "rate": "3/min"}))
+        .await;
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let response = app.get("/api/whoami", Some(&key.key)).await;
+        codes.push(
+            response.headers()["x-error-code"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        codes,
+        [
+            "auth.signature_required",
+            "auth.signature_required",
+            "auth.signature_required",
+            "rate_limited",
+            "rate_limited"
+        ],
+        "the key's limit counts refusals too"
+    );
+    // The address spent its share on the three refusals and a bad key: now it is limited.
+    let other = app
+        .create_key(json!({"owner": "user2", "role": "user"}))
+        .await;
+    assert_eq!(
+        app.get("/api/whoami", Some("pcl_aaaaaaaaaaaa_bad"))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_error_code(
+        app.get("/api/whoami", Some(&other.key)).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn token_hash_work_is_done_only_within_the_keys_and_the_addresses_limits() {
+    use portcullis::auth::signature::token_hash::compute;
+    let app = spawn_app_with(|s| {
+        s.auth.lockout_threshold = 1000;
+        // The login below spends one of these.
+        s.limits.per_address = portcullis::limits::RateSpec::parse("4/min").unwrap();
+    })
+    .await;
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user", "rate": "10/min"}))
+        .await;
+    let session = app.login("user1", &key.key).await;
+    let now = app.clock.unix();
+    let get = |hash: String| {
+        app.client
+            .get(app.url("/api/whoami"))
+            .header("X-Token", &key.key)
+            .header("X-Token-Hash", hash)
+            .send()
+    };
+    // Three wrong hashes spend the address's budget...
+    for _ in 0..3 {
+        assert_signature_refused(
+            get("00".repeat(64)).await.unwrap(),
+            "signature does not verify",
+        )
+        .await;
+    }
+    // ...so even a right one is not hashed now.
+    let right = compute(&session.token, b"", now);
+    assert_error_code(
+        get(right.clone()).await.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+
+    // And a key over its own limit is answered before any hashing: a wrong hash gets 429,
+    // not 401.
+    let app = spawn_app().await;
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user", "rate": "2/min"}))
+        .await;
+    let session = app.login("user1", &key.key).await;
+    let now = app.clock.unix();
+    let get = |hash: String| {
+        app.client
+            .get(app.url("/api/whoami"))
+            .header("X-Token", &key.key)
+            .header("X-Token-Hash", hash)
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            get(compute(&session.token, b"", now))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+    assert_error_code(
+        get("00".repeat(64)).await.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn signed_groups_can_accept_rfc_9421_only() {
+    use portcullis::auth::signature::token_hash::compute;
+    use portcullis::config::SignatureScheme;
+    let app = spawn_app_with(|s| {
+        s.auth.signed_groups = vec!["identity".into()];
+        s.auth.signature_schemes = vec![SignatureScheme::Rfc9421];
+    })
+    .await;
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user"}))
+        .await;
+    let session = app.login("user1", &key.key).await;
+    let response = app
+        .client
+        .get(app.url("/api/whoami"))
+        .header("X-Token", &key.key)
+        .header(
+            "X-Token-Hash",
+            compute(&session.token, b"", app.clock.unix()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "Signature required",
+        "This route requires an RFC 9421 signed request",
+    )
+    .await;
+    let s = base(&app, &session);
+    assert_eq!(
+        send(&app, &s, &sign(&app, &s), b"").await.status(),
+        StatusCode::OK
+    );
 }

@@ -169,7 +169,12 @@ async fn tls_self_signed_serves_https_with_hsts_and_secure_cookies_and_says_so_l
 #[test]
 fn curl_and_openssl_agree_tls_12_and_13_with_aead_suites_only() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start_with(dir.path(), &["--tls-self-signed"], &[], Stdio::null());
+    let server = ServerProcess::start_with(
+        dir.path(),
+        &["--tls-self-signed"],
+        &[("PORTCULLIS_LIMITS__TLS_HANDSHAKE_TIMEOUT", "1s")],
+        Stdio::null(),
+    );
     let ca = dir.path().join("data/tls/dev-ca.pem");
     let ca = ca.to_str().unwrap();
     let port = port(&server.address);
@@ -252,6 +257,64 @@ fn curl_and_openssl_agree_tls_12_and_13_with_aead_suites_only() {
     );
     assert!(out.contains("TLSv1.3"), "{out}");
     assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
+
+    // TLS 1.0 is refused like 1.1.
+    let (code, _, err) = run(
+        "curl",
+        &[
+            "-sS",
+            "--tlsv1.0",
+            "--tls-max",
+            "1.0",
+            "--ciphers",
+            "DEFAULT@SECLEVEL=0",
+            "--cacert",
+            ca,
+            &url,
+        ],
+        "",
+    );
+    assert_eq!(code, 35, "{err}");
+    assert!(err.contains("alert"), "{err}");
+    // RSA key exchange is refused even with an AEAD cipher.
+    let (_, out, err) = run(
+        "openssl",
+        &[
+            "s_client",
+            "-connect",
+            &connect,
+            "-tls1_2",
+            "-cipher",
+            "AES128-GCM-SHA256",
+            "-CAfile",
+            ca,
+        ],
+        "",
+    );
+    assert!(err.contains("alert handshake failure"), "{out}\n{err}");
+    // A client that speaks only HTTP/2 is told there is no protocol in common.
+    let (_, out, err) = run(
+        "openssl",
+        &[
+            "s_client", "-connect", &connect, "-tls1_3", "-CAfile", ca, "-alpn", "h2",
+        ],
+        "",
+    );
+    assert!(err.contains("no application protocol"), "{out}\n{err}");
+
+    // A socket that never says hello is closed after the handshake deadline (1 s here).
+    let mut idle = std::net::TcpStream::connect(&connect).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let read = std::io::Read::read(&mut idle, &mut buf);
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(15),
+        "closed after {waited:?}"
+    );
 }
 
 /// One TLS connection kept open across requests.
