@@ -49,10 +49,20 @@ pub struct AuditEvent {
 
 /// `text` cut to [`MAX_TEXT`] characters (marked with `…` when cut).
 pub fn bounded_text(text: &str) -> String {
-    match text.char_indices().nth(MAX_TEXT) {
-        None => text.to_owned(),
-        Some((end, _)) => format!("{}…", &text[..end]),
+    bounded_string(text.to_owned())
+}
+
+/// [`bounded_text`] in place: a short string is returned as it is, without a copy.
+fn bounded_string(mut text: String) -> String {
+    // A string of at most MAX_TEXT bytes has at most MAX_TEXT characters.
+    if text.len() <= MAX_TEXT {
+        return text;
     }
+    if let Some((end, _)) = text.char_indices().nth(MAX_TEXT) {
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// `value` with every string, list and object bounded, and nesting cut at [`MAX_DEPTH`].
@@ -62,7 +72,7 @@ pub fn bounded(value: Value) -> Value {
 
 fn bounded_at(value: Value, depth: usize) -> Value {
     match value {
-        Value::String(text) => Value::String(bounded_text(&text)),
+        Value::String(text) => Value::String(bounded_string(text)),
         Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => Value::String("…".to_owned()),
         Value::Array(items) => Value::Array(
             items
@@ -74,7 +84,7 @@ fn bounded_at(value: Value, depth: usize) -> Value {
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .take(MAX_ITEMS)
-                .map(|(k, v)| (bounded_text(&k), bounded_at(v, depth + 1)))
+                .map(|(k, v)| (bounded_string(k), bounded_at(v, depth + 1)))
                 .collect(),
         ),
         other => other,
@@ -90,7 +100,7 @@ impl AuditEvent {
                 kind: bounded_text(kind),
                 outcome: outcome.as_str().to_owned(),
                 route: None,
-                message: bounded_text(&message.into()),
+                message: bounded_string(message.into()),
                 context: "api".to_owned(),
                 owner_id: None,
                 key_id: None,

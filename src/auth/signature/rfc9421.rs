@@ -11,6 +11,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+/// Longest `Signature-Input` or `Signature` header parsed, in bytes.
+pub const MAX_HEADER_BYTES: usize = 4096;
+
 /// The parts of a request a signature can cover.
 pub struct RequestParts<'a> {
     /// Method.
@@ -61,6 +64,14 @@ pub fn claim(request: &RequestParts<'_>, now: i64, window: i64) -> Result<Claim,
         .ok_or(SignatureError::Malformed("signature-input"))?;
     let signatures =
         header_text(request.headers, "signature")?.ok_or(SignatureError::Malformed("signature"))?;
+    // Bounded before the structured-field parser sees them: a real pair is a few hundred
+    // bytes, and hyper would let through hundreds of kilobytes.
+    if input.len() > MAX_HEADER_BYTES {
+        return Err(SignatureError::Malformed("signature-input"));
+    }
+    if signatures.len() > MAX_HEADER_BYTES {
+        return Err(SignatureError::Malformed("signature"));
+    }
     let inputs: sfv::Dictionary = sfv::Parser::new(&input)
         .parse()
         .map_err(|_| SignatureError::Malformed("signature-input"))?;
