@@ -304,6 +304,107 @@ mod tests {
         assert!(lockout.check(A, None).is_err());
     }
 
+    /// The defaults: 5 failures in 15 min, 30 s doubling to at most 1 h.
+    fn defaults() -> LockoutPolicy {
+        let auth = crate::config::AuthSettings::default();
+        LockoutPolicy {
+            threshold: auth.lockout_threshold,
+            window: auth.lockout_window,
+            base: auth.lockout_base,
+            max: auth.lockout_max,
+            capacity: 1000,
+        }
+    }
+
+    fn lock_out(lockout: &Lockout, address: IpAddr) {
+        for _ in 0..5 {
+            lockout.failure(address, None);
+        }
+    }
+
+    #[test]
+    fn failures_count_within_15_minutes_of_the_first() {
+        let clock = Arc::new(ManualClock::new());
+        let lockout = Lockout::new(defaults(), clock.clone());
+        for _ in 0..4 {
+            lockout.failure(A, None);
+        }
+        clock.advance(Duration::from_secs(14 * 60));
+        lockout.failure(A, None);
+        assert_eq!(lockout.check(A, None), Err(Duration::from_secs(30)));
+
+        for _ in 0..4 {
+            lockout.failure(B, None);
+        }
+        clock.advance(Duration::from_secs(15 * 60 + 1));
+        lockout.failure(B, None);
+        assert!(
+            lockout.check(B, None).is_ok(),
+            "four failures over 15 minutes ago are forgotten"
+        );
+    }
+
+    #[test]
+    fn repeated_lockouts_double_up_to_one_hour() {
+        let clock = Arc::new(ManualClock::new());
+        let lockout = Lockout::new(defaults(), clock.clone());
+        let mut lengths = Vec::new();
+        for _ in 0..10 {
+            lock_out(&lockout, A);
+            let wait = lockout.check(A, None).unwrap_err();
+            lengths.push(wait.as_secs());
+            clock.advance(wait);
+            assert!(lockout.check(A, None).is_ok(), "the lockout ends on time");
+        }
+        assert_eq!(
+            lengths,
+            [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+        );
+    }
+
+    #[test]
+    fn repeated_lockouts_are_forgotten_a_window_after_the_last_one() {
+        let clock = Arc::new(ManualClock::new());
+        let lockout = Lockout::new(defaults(), clock.clone());
+        lock_out(&lockout, A);
+        clock.advance(Duration::from_secs(30));
+        lock_out(&lockout, A);
+        assert_eq!(lockout.check(A, None), Err(Duration::from_secs(60)));
+        // Still remembered 15 minutes after the lockout ended...
+        clock.advance(Duration::from_secs(60 + 15 * 60));
+        lock_out(&lockout, A);
+        assert_eq!(lockout.check(A, None), Err(Duration::from_secs(120)));
+        // ...forgotten once more than a window has passed since.
+        clock.advance(Duration::from_secs(120 + 15 * 60 + 1));
+        lock_out(&lockout, A);
+        assert_eq!(lockout.check(A, None), Err(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_flood_of_new_addresses_does_not_evict_a_live_lockout() {
+        let clock = Arc::new(ManualClock::new());
+        let lockout = Lockout::new(
+            LockoutPolicy {
+                capacity: 100,
+                ..defaults()
+            },
+            clock.clone(),
+        );
+        lock_out(&lockout, A);
+        assert!(lockout.check(A, None).is_err());
+        // 100,000 addresses, one failure each, within the 30 s of the lockout.
+        for i in 0..100_000u32 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0b00_0000 + i));
+            lockout.failure(ip, None);
+            clock.advance(Duration::from_micros(200));
+        }
+        assert!(
+            lockout.check(A, None).is_err(),
+            "still locked out after 100,000 other addresses came and went"
+        );
+        assert!(lockout.sizes().0 <= 100);
+    }
+
     #[test]
     fn a_flood_of_distinct_addresses_stays_within_capacity() {
         let clock = Arc::new(ManualClock::new());

@@ -335,6 +335,11 @@ mod tests {
     struct Counting {
         inner: SqliteStore,
         lookups: AtomicUsize,
+        /// Look-ups running now, and the most seen at once.
+        in_flight: AtomicUsize,
+        most_in_flight: AtomicUsize,
+        /// Each look-up waits for a permit here before it reads (a slow database).
+        gate: tokio::sync::Semaphore,
     }
 
     #[async_trait]
@@ -350,7 +355,13 @@ mod tests {
         }
         async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
             self.lookups.fetch_add(1, Ordering::SeqCst);
-            self.inner.get_key(id).await
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+            let permit = self.gate.acquire().await;
+            let found = self.inner.get_key(id).await;
+            drop(permit);
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            found
         }
         async fn list_keys(&self, f: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError> {
             self.inner.list_keys(f, now).await
@@ -446,6 +457,9 @@ mod tests {
         let store = Arc::new(Counting {
             inner: SqliteStore::open(&url).await.unwrap(),
             lookups: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+            gate: tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS),
         });
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
         let dyn_store: Arc<dyn Store> = store.clone();
@@ -499,6 +513,46 @@ mod tests {
         typo.push('!');
         assert!(verifier.verify(&typo).await.is_err());
         assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_than_max_concurrent_lookups_reach_a_slow_store_at_once() {
+        let (_dir, store, verifier, _keys) = setup().await;
+        // The database stops answering: every look-up waits at the gate.
+        let open = store
+            .gate
+            .forget_permits(tokio::sync::Semaphore::MAX_PERMITS);
+        assert_eq!(open, tokio::sync::Semaphore::MAX_PERMITS);
+        let limit = AuthSettings::default().max_concurrent_lookups;
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let verifier = Arc::clone(&verifier);
+            let ghost = key_format::generate().unwrap();
+            tasks.push(tokio::spawn(async move {
+                verifier.verify(ghost.token.expose()).await
+            }));
+        }
+        // Wait until the look-ups that may run are all waiting on the store...
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.in_flight.load(Ordering::SeqCst) < limit {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "look-ups never started"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // ...and give the other 28 every chance to pile in too.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(store.in_flight.load(Ordering::SeqCst), limit);
+        store.gate.add_permits(1000);
+        for task in tasks {
+            assert!(matches!(
+                task.await.unwrap(),
+                Err(AuthError::Refused(Refusal::Unknown))
+            ));
+        }
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 32);
+        assert_eq!(store.most_in_flight.load(Ordering::SeqCst), limit);
     }
 
     #[tokio::test]

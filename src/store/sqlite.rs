@@ -19,6 +19,14 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
+    /// The database file and its identity (device, inode) when opened.
+    file: Option<(std::path::PathBuf, (u64, u64))>,
+}
+
+/// The identity of a file: a path that now names another file (or none) is not ours.
+fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 const KEY_COLUMNS: &str = "SELECT k.seq, k.id, k.role, k.label, k.key_hash, k.metadata, k.enabled, \
@@ -62,7 +70,8 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         migrate::run(&pool, migrate::SQLITE).await?;
-        Ok(Self { pool })
+        let file = identity(&file).map(|id| (file, id));
+        Ok(Self { pool, file })
     }
 
     async fn next_revision(tx: &mut Transaction<'_, Sqlite>) -> Result<i64, StoreError> {
@@ -203,8 +212,21 @@ fn key_from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// A read of a real table, and a check that the database file is still the one opened:
+    /// a file deleted or replaced under a running server (a wiped data directory, a restore
+    /// done in place) leaves open connections writing to a file nobody will see again.
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT value FROM counters LIMIT 1")
+            .execute(&self.pool)
+            .await?;
+        if let Some((path, opened)) = &self.file
+            && identity(path) != Some(*opened)
+        {
+            return Err(StoreError::Unavailable(format!(
+                "the database file {} was removed or replaced while open",
+                path.display()
+            )));
+        }
         Ok(())
     }
 

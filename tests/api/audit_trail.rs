@@ -459,3 +459,143 @@ async fn an_audit_page_is_bounded_by_bytes_as_well_as_rows() {
     assert_eq!(seen, 30, "every record is reachable through the cursor");
     assert!(pages >= 3, "{pages} pages");
 }
+
+#[tokio::test]
+async fn key_and_session_changes_are_recorded_with_their_targets() {
+    let app = spawn_app().await;
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user"}))
+        .await;
+    let path = |verb: &str| format!("/api/keys/{}/{verb}", key.id);
+    assert_eq!(
+        app.post(&path("disable"), Some(&app.admin_key))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.post(&path("enable"), Some(&app.admin_key))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let session = app.login("user1", &key.key).await;
+    let response = app
+        .client
+        .post(app.url("/user/logout"))
+        .header("Authorization", format!("Bearer {}", session.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let second = app.login("user1", &key.key).await;
+    let response = app
+        .post(
+            &format!("/api/sessions/{}/end", second.id),
+            Some(&app.admin_key),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let rotated = app.post(&path("rotate"), Some(&app.admin_key)).await;
+    assert_eq!(rotated.status(), StatusCode::CREATED);
+
+    let admin_id = app
+        .get("/api/whoami", Some(&app.admin_key))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for kind in ["key.disable", "key.enable", "key.rotate"] {
+        let events = app.wait_for_audit(kind, 1).await;
+        assert_eq!(events.len(), 1, "{kind}");
+        assert_eq!(events[0]["outcome"], "success");
+        assert_eq!(events[0]["extra"]["target_key_id"], key.id, "{kind}");
+        assert_eq!(events[0]["key_id"], admin_id, "{kind}: the admin acted");
+    }
+    let ended = app.wait_for_audit("session.end", 2).await;
+    assert_eq!(ended[0]["extra"]["session_id"], session.id, "logout");
+    assert_eq!(ended[0]["key_id"], key.id, "the user logged out");
+    assert_eq!(
+        ended[1]["extra"]["sessions"],
+        json!([second.id]),
+        "ended by the admin"
+    );
+    assert_eq!(ended[1]["key_id"], admin_id);
+}
+
+#[tokio::test]
+async fn a_record_rewritten_and_rehashed_without_the_audit_key_is_caught() {
+    use portcullis::audit::chain_hash;
+    use portcullis::secret::SecretKey;
+    use portcullis::store::{AuditFilter, SqliteStore, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &[]);
+    let admin = server.admin_key();
+    for i in 0..3 {
+        let response = client()
+            .post(format!("{}/api/keys", server.address))
+            .header("X-API-Key", &admin)
+            .json(&json!({"owner": format!("o{i}"), "role": "user"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let data = dir.path().join("data");
+    for secret in ["audit.key", "session.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join(secret))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{secret}");
+    }
+    // The attacker can write the database but does not hold the audit key: they rewrite
+    // record 2 and rebuild the chain from there with a key of their own, as they would a
+    // plain SHA-256 chain.
+    let db = data.join("portcullis.db");
+    let store = SqliteStore::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let records = store
+        .audit_events(&AuditFilter {
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 4);
+    let theirs = SecretKey::from_hex(&"42".repeat(32)).unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let mut prev = records[0].hash;
+    for record in &records[1..] {
+        let mut event = record.event.clone();
+        if record.seq == 2 {
+            event.message = "nothing happened".to_owned();
+        }
+        let hash = chain_hash(&theirs, &prev, record.seq, &event);
+        sqlx::query("UPDATE audit_events SET message = ?, prev_hash = ?, hash = ? WHERE seq = ?")
+            .bind(&event.message)
+            .bind(&prev[..])
+            .bind(&hash[..])
+            .bind(record.seq)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    conn.close().await.unwrap();
+    let (ok, out) = verify(dir.path());
+    assert!(!ok);
+    assert_eq!(
+        out.trim(),
+        "audit chain BROKEN: record 2 was modified (its hash does not match its content)"
+    );
+}

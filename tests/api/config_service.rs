@@ -540,9 +540,24 @@ async fn clients_are_held_to_their_files_and_actions() {
     assert_eq!(denied[0]["extra"]["client"], "bob");
 }
 
+/// A refusal in plain JSON before the body key is known; the code follows from the answer
+/// (`envelope.malformed`, `envelope.expired`, …) and is checked too.
 async fn plain_error(response: reqwest::Response, status: StatusCode, error: &str, message: &str) {
     assert_eq!(response.status(), status);
     assert_hardened(&response);
+    let code = match (status.as_u16(), message) {
+        (400, _) => "envelope.malformed",
+        (403, _) => "envelope.signature",
+        (_, "Authorization header with a Bearer token required") => "envelope.missing",
+        (_, "token cannot be decrypted") => "envelope.undecryptable",
+        (_, "token already used") => "envelope.replayed",
+        (_, m) if m.starts_with("token expired") || m.starts_with("token lives") => {
+            "envelope.expired"
+        }
+        (503, _) => "unavailable",
+        other => panic!("no code known for {other:?}"),
+    };
+    assert_eq!(response.headers()["x-error-code"], code, "{message}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({"error": error, "message": message}));
 }
@@ -980,28 +995,59 @@ async fn a_crash_at_any_point_leaves_the_old_or_the_new_file_never_a_torn_one() 
             "round {round}: an acknowledged write was lost"
         );
     }
-    // The next start sweeps away temporary files an interrupted write left behind.
+    // The next start sweeps away temporary files an interrupted write left behind: plant one
+    // (in case no kill landed mid-write), and one that is not ours and must stay.
+    std::fs::write(dir.path().join(".wg0.conf.0123456789abcdef.tmp"), "torn").unwrap();
+    std::fs::write(dir.path().join(".wg0.conf.notours.tmp"), "someone else's").unwrap();
     let server = crate::helpers::ServerProcess::start(dir.path(), &[]);
-    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+    let mut leftovers: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .filter(|n| n.ends_with(".tmp"))
         .collect();
-    assert_eq!(leftovers, Vec::<String>::new());
+    leftovers.sort();
+    assert_eq!(leftovers, [".wg0.conf.notours.tmp"]);
+    // A kill between saving a backup and pruning may leave one backup too many; the next
+    // write prunes to exactly the configured number.
+    let http = crate::helpers::client();
+    let jwks: Value = http
+        .get(format!("{}/.well-known/jwks.json", server.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk: EcJwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let prepared = prepare(
+        "ops",
+        &client.key,
+        &jwk,
+        KeyAlg::EcdhEsA256Kw,
+        &json!({"action": "write_file", "file": "wireguard_wg0", "content": versions[0]}),
+        now,
+        &TokenOptions::default(),
+    )
+    .unwrap();
+    let response = http
+        .post(format!("{}/api/config", server.address))
+        .bearer_auth(&prepared.token)
+        .body(prepared.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     drop(server);
-    // Backups were kept to the configured number, and no temporary file is mistaken for one.
     let backups = dir.path().join("data/backups/wireguard_wg0");
-    assert!(
-        std::fs::read_dir(&backups)
-            .unwrap()
-            .filter(|e| e
-                .as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".bak"))
-            .count()
-            <= 2 + 1
+    let names: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".bak")).count(),
+        2,
+        "keep_backups = 2: {names:?}"
     );
 }
 

@@ -19,6 +19,36 @@ async fn healthz_answers_ok_without_credentials() {
 }
 
 #[tokio::test]
+async fn healthz_is_503_when_the_store_is_gone() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    // The data directory wiped under a running server: its connections would go on writing
+    // to a file nobody will see again.
+    for file in app.db_files() {
+        std::fs::remove_file(file).unwrap();
+    }
+    // Store health is cached for a second; the next check after that says so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let response = loop {
+        let response = app.get("/healthz", None).await;
+        if response.status() != StatusCode::OK {
+            break response;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still healthy after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_hardened(&response);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "unavailable", "error": "Service unavailable", "message": "The store is unreachable"})
+    );
+}
+
+#[tokio::test]
 async fn every_status_carries_the_security_headers() {
     let app = spawn_app().await;
     let user = app.key_with_role("user").await;
@@ -40,6 +70,7 @@ async fn every_status_carries_the_security_headers() {
     assert_error(
         app.get("/no/such/path", None).await,
         StatusCode::NOT_FOUND,
+        "not_found",
         "Not found",
         "The requested resource does not exist",
     )
@@ -56,6 +87,7 @@ async fn every_status_carries_the_security_headers() {
     assert_error(
         response,
         StatusCode::PAYLOAD_TOO_LARGE,
+        "request.too_large",
         "Payload too large",
         "The request body exceeds the size limit",
     )
@@ -70,6 +102,7 @@ async fn a_wrong_method_gets_405_json_with_allow() {
     assert_error(
         response,
         StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
         "Method not allowed",
         "This method is not allowed on this resource; see the Allow header",
     )
@@ -139,6 +172,7 @@ async fn malformed_json_is_a_400_in_our_shape_and_creates_nothing() {
     assert_error(
         response,
         StatusCode::BAD_REQUEST,
+        "request.invalid",
         "Bad request",
         "The body is not valid JSON",
     )
@@ -182,6 +216,7 @@ async fn malformed_json_is_a_400_in_our_shape_and_creates_nothing() {
     assert_error(
         response,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "request.media_type",
         "Unsupported media type",
         "Send the body as application/json",
     )
@@ -228,6 +263,13 @@ async fn a_request_slower_than_the_timeout_gets_408_json() {
     );
     let text = raw_exchange(&app, head.as_bytes(), "}").await;
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert_raw_hardened(&text);
+    assert!(
+        raw_headers(&text)
+            .iter()
+            .any(|(n, v)| n == "x-error-code" && v == "request.timeout"),
+        "{text}"
+    );
     assert!(
         text.contains(r#"{"error":"Request timeout","message":"The request took too long"}"#),
         "{text}"

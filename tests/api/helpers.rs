@@ -37,22 +37,6 @@ impl Drop for TestApp {
     }
 }
 
-/// The Redis of the Redis-backed suites, when `PORTCULLIS_TEST_REDIS_URL` is set.
-pub fn redis_url() -> Option<String> {
-    std::env::var("PORTCULLIS_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-}
-
-/// Written past the test harness's capture, so a skipped suite is visible in `cargo test`.
-pub fn say_skipped(test: &str) {
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "NOT RUN: {test} on Redis — set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run it"
-    );
-}
-
 /// An HTTP client. reqwest is built without a crypto provider of its own (ring is ours), so
 /// the process default must be installed before any client is made, as the binary does.
 pub fn client() -> reqwest::Client {
@@ -220,9 +204,24 @@ pub fn assert_hardened(response: &Response) {
 }
 
 /// Assert status and exact JSON body.
-pub async fn assert_error(response: Response, status: StatusCode, error: &str, message: &str) {
+/// Exact status, hardened headers, the stable `X-Error-Code` and the exact JSON body.
+pub async fn assert_error(
+    response: Response,
+    status: StatusCode,
+    code: &str,
+    error: &str,
+    message: &str,
+) {
     assert_eq!(response.status(), status);
     assert_hardened(&response);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-error-code")
+            .and_then(|v| v.to_str().ok()),
+        Some(code),
+        "X-Error-Code"
+    );
     let body: Value = response.json().await.expect("json body");
     assert_eq!(body, json!({ "error": error, "message": message }));
 }
@@ -252,6 +251,7 @@ pub async fn assert_401(response: Response) {
     assert_error(
         response,
         StatusCode::UNAUTHORIZED,
+        "auth.required",
         "Authentication required",
         "Please provide valid API key",
     )
@@ -262,6 +262,7 @@ pub async fn assert_403_admin(response: Response) {
     assert_error(
         response,
         StatusCode::FORBIDDEN,
+        "auth.forbidden",
         "Insufficient permissions",
         "Admin role required",
     )
@@ -511,6 +512,23 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("fewer than {n} audit events of kind {kind}");
+    }
+}
+
+/// Wait until the text of the files under `dir` (a log directory) holds `needle` at least
+/// `count` times: for behaviour a test can only see in the log. Panics after 10 s.
+pub fn wait_for_log(dir: &Path, needle: &str, count: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = all_text_under(dir).matches(needle).count();
+        if seen >= count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`{needle}` logged {seen} times, not {count}, within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

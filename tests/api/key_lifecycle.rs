@@ -150,6 +150,7 @@ async fn a_revoked_key_cannot_be_rotated_and_bad_grace_is_refused() {
     assert_error(
         response,
         StatusCode::BAD_REQUEST,
+        "request.invalid",
         "Bad request",
         "grace must be a duration such as \"90d\" or \"12h\"",
     )
@@ -168,6 +169,7 @@ async fn a_revoked_key_cannot_be_rotated_and_bad_grace_is_refused() {
     assert_error(
         response,
         StatusCode::CONFLICT,
+        "conflict",
         "Conflict",
         "a revoked key cannot be rotated",
     )
@@ -237,6 +239,7 @@ async fn last_use_is_recorded() {
     let app = spawn_app().await;
     let key = app.key_with_role("user").await;
     assert!(key.body["last_used_at"].is_null());
+    app.clock.advance(std::time::Duration::from_secs(90));
     app.get("/api/whoami", Some(&key.key)).await;
     let shown: Value = app
         .get(&format!("/api/keys/{}", key.id), Some(&app.admin_key))
@@ -244,9 +247,17 @@ async fn last_use_is_recorded() {
         .json()
         .await
         .unwrap();
+    let at = |field: &str| {
+        time::OffsetDateTime::parse(
+            shown[field].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
     assert_eq!(
-        shown["last_used_at"], shown["created_at"],
-        "the clock has not moved"
+        at("last_used_at") - at("created_at"),
+        time::Duration::seconds(90),
+        "the use, 90 s after the creation: {shown}"
     );
 }
 
@@ -309,6 +320,7 @@ async fn a_key_is_rotated_once_and_a_disabled_key_not_at_all() {
     assert_error(
         response,
         StatusCode::CONFLICT,
+        "conflict",
         "Conflict",
         "this key has already been rotated",
     )
@@ -328,6 +340,7 @@ async fn a_key_is_rotated_once_and_a_disabled_key_not_at_all() {
     assert_error(
         response,
         StatusCode::CONFLICT,
+        "conflict",
         "Conflict",
         "a disabled key cannot be rotated; enable it first",
     )

@@ -211,7 +211,14 @@ async fn bad_create_requests_get_400_with_a_reason_and_create_nothing() {
         let response = app
             .post_json("/api/keys", Some(&app.admin_key), &body)
             .await;
-        assert_error(response, StatusCode::BAD_REQUEST, "Bad request", message).await;
+        assert_error(
+            response,
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+            "Bad request",
+            message,
+        )
+        .await;
     }
     let response = app
         .post_json(
@@ -271,6 +278,7 @@ async fn unknown_ids_and_path_tricks_are_404() {
         assert_error(
             response,
             StatusCode::NOT_FOUND,
+            "not_found",
             "Not found",
             "The requested resource does not exist",
         )
@@ -282,6 +290,7 @@ async fn unknown_ids_and_path_tricks_are_404() {
     assert_error(
         response,
         StatusCode::CONFLICT,
+        "conflict",
         "Conflict",
         "environment keys cannot be changed through the API",
     )

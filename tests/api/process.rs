@@ -297,6 +297,29 @@ fn keys_generate_prints_64_hex_characters_and_stores_nothing() {
     );
 }
 
+/// Run `command` to its end, killing it (and failing) if it is still running after `limit`.
+fn output_within(command: &mut std::process::Command, limit: Duration) -> std::process::Output {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &id.to_string()])
+                .status();
+            panic!("still running after {limit:?}: it should have refused to start");
+        }
+    }
+}
+
 #[test]
 fn an_unknown_config_key_is_an_error_that_names_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -305,19 +328,22 @@ fn an_unknown_config_key_is_an_error_that_names_it() {
         "[server]\nhost = \"127.0.0.1\"\nprot = 9000\n",
     )
     .unwrap();
-    let output = command(dir.path())
-        .args(["--config", "bad.toml", "serve"])
-        .output()
-        .unwrap();
+    // `--port 0`: were the settings wrongly accepted, the server would start on a free port
+    // (and be killed), never take 8080 from someone else or wait there.
+    let output = output_within(
+        command(dir.path()).args(["--config", "bad.toml", "serve", "--port", "0"]),
+        Duration::from_secs(20),
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("prot"), "{stderr}");
 
-    let output = command(dir.path())
-        .args(["serve"])
-        .env("PORTCULLIS_LIMITS__MAX_BODY", "5")
-        .output()
-        .unwrap();
+    let output = output_within(
+        command(dir.path())
+            .args(["serve", "--port", "0"])
+            .env("PORTCULLIS_LIMITS__MAX_BODY", "5"),
+        Duration::from_secs(20),
+    );
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("max_body"));
 }
@@ -359,20 +385,29 @@ fn settings_come_from_the_file_then_the_environment_then_flags() {
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = ServerProcess::start(dir.path(), &[]);
+    let logs = dir.path().join("logs");
+    let log = logs.join("portcullis.log");
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &[("PORTCULLIS_LOGGING__LOG_FILE", log.to_str().unwrap())],
+    );
     let admin = server.admin_key();
     let host = server.address.trim_start_matches("http://").to_owned();
     let body = "{\"owner\":\"late\",\"role\":\"user\"}";
     let mut stream = std::net::TcpStream::connect(&host).unwrap();
-    write!(stream, "POST /api/keys HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}", body.len(), &body[..10]).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    server.signal("TERM");
-    std::thread::sleep(Duration::from_millis(200));
-    stream.write_all(&body.as_bytes()[10..]).unwrap();
-    let mut response = String::new();
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    // `Expect: 100-continue`: the server says "100 Continue" when the handler starts reading
+    // the body, so the test knows the request is in flight, without guessing a pause.
+    write!(stream, "POST /api/keys HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {admin}\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    server.signal("TERM");
+    wait_for_log(&logs, "shutting down: finishing in-flight requests", 1);
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     assert!(server.wait(Duration::from_secs(10)).success());
@@ -682,34 +717,40 @@ fn everything_the_server_keeps_on_disk_is_private_whatever_the_umask() {
         r#"{"owner":"o","role":"user"}"#,
     );
     assert_eq!(status, 201);
-    server.signal("TERM");
-    assert!(server.wait(Duration::from_secs(10)).success());
-    let mut seen = modes_under(&data);
-    seen.push((
-        data.clone(),
-        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
-    ));
-    seen.extend(modes_under(&logs));
-    seen.push((
-        logs.clone(),
-        std::fs::metadata(&logs).unwrap().permissions().mode() & 0o777,
-    ));
-    for name in [
+    // Checked while it runs (the WAL exists then; a clean stop folds it back) and after.
+    let check = |names: &[&str]| {
+        let mut seen = modes_under(&data);
+        seen.extend(modes_under(&logs));
+        for dir in [&data, &logs] {
+            let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+            seen.push((dir.clone(), mode));
+        }
+        for name in names {
+            assert!(
+                seen.iter().any(|(p, _)| p.ends_with(name)),
+                "{name} missing: {seen:?}"
+            );
+        }
+        for (path, mode) in &seen {
+            let wanted = if path.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(*mode, wanted, "{}", path.display());
+        }
+    };
+    check(&[
         "portcullis.db",
         "portcullis.db-wal",
+        "portcullis.db-shm",
+        "audit.key",
+        "session.key",
+    ]);
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    check(&[
+        "portcullis.db",
         "audit.key",
         "session.key",
         "audit.checkpoint",
-    ] {
-        assert!(
-            seen.iter().any(|(p, _)| p.ends_with(name)),
-            "{name} missing: {seen:?}"
-        );
-    }
-    for (path, mode) in &seen {
-        let wanted = if path.is_dir() { 0o700 } else { 0o600 };
-        assert_eq!(*mode, wanted, "{}", path.display());
-    }
+    ]);
     let logged = all_text_under(&logs);
     assert!(
         logged.contains("was readable by other users; made private"),
@@ -733,4 +774,129 @@ fn keys_bootstrap_prints_the_first_admin_key_once_instead_of_a_file() {
     let (status, body) = get(&server.address, "/api/whoami", &key);
     assert_eq!(status, 200);
     assert_eq!(body["role"], "admin");
+}
+
+/// The system calls of `portcullis <args>` in `dir` that touch files, as strace prints
+/// them (`pid call(args) = result`), or `None` when strace is missing (then the test says so,
+/// and fails under CI).
+fn traced(dir: &std::path::Path, args: &[&str]) -> Option<Vec<String>> {
+    let found = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "strace is missing, and under CI every test must run"
+        );
+        eprintln!("NOT RUN: fsync tracing — install strace (apt-get install strace) to run it");
+        return None;
+    }
+    let trace = dir.join("strace.txt");
+    let status = std::process::Command::new("strace")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args([
+            "-f",
+            "-e",
+            "trace=openat,fsync,fdatasync,rename,renameat,renameat2",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(binary())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    Some(
+        std::fs::read_to_string(&trace)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// `(pid, fd)` from a line such as `123 openat(AT_FDCWD, "x", …) = 5` whose text holds `path`.
+fn opened(lines: &[String], path: &str) -> Vec<(usize, String, String)> {
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("openat(") && l.contains(path) && !l.contains("= -1"))
+        .map(|(i, l)| {
+            let pid = l.split_whitespace().next().unwrap().to_owned();
+            let fd = l.rsplit("= ").next().unwrap().trim().to_owned();
+            (i, pid, fd)
+        })
+        .collect()
+}
+
+/// Whether, after line `from`, process `pid` syncs file descriptor `fd`.
+fn synced_after(lines: &[String], from: usize, pid: &str, fd: &str) -> Option<usize> {
+    lines.iter().enumerate().skip(from + 1).find_map(|(i, l)| {
+        let ours = l.starts_with(&format!("{pid} "));
+        let call = l.contains(&format!("fsync({fd})")) || l.contains(&format!("fdatasync({fd})"));
+        (ours && call).then_some(i)
+    })
+}
+
+#[test]
+fn writes_are_synced_to_disk_before_they_are_acknowledged() {
+    // kill -9 cannot show a missing fsync (the page cache outlives the process), so the
+    // system calls are read instead: strace records what the binary asks of the kernel.
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &[]);
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+
+    // The durable writer (config files, key files): temporary file synced, renamed over the
+    // old one, the directory synced — in that order.
+    let Some(lines) = traced(dir.path(), &["jose", "rotate"]) else {
+        return;
+    };
+    let (open_at, pid, fd) = opened(&lines, "data/envelope/.current.pem.")
+        .into_iter()
+        .next()
+        .expect("the new key is written to a temporary file");
+    let synced = synced_after(&lines, open_at, &pid, &fd).expect("the temporary file is synced");
+    let renamed = lines
+        .iter()
+        .enumerate()
+        .skip(synced)
+        .find(|(_, l)| l.contains("rename(") && l.contains("\"data/envelope/current.pem\""))
+        .map(|(i, _)| i)
+        .expect("then renamed into place");
+    let (dir_open, dir_pid, dir_fd) = opened(&lines[renamed..], "\"data/envelope\"")
+        .into_iter()
+        .next()
+        .map(|(i, p, f)| (i + renamed, p, f))
+        .expect("then the directory is opened");
+    assert!(
+        synced_after(&lines, dir_open, &dir_pid, &dir_fd).is_some(),
+        "and synced, so the rename survives a power cut"
+    );
+
+    // The store: a key created from the CLI is in the synced WAL before the command reports it.
+    let Some(lines) = traced(
+        dir.path(),
+        &["keys", "create", "--owner", "o", "--role", "user"],
+    ) else {
+        return;
+    };
+    let wal = opened(&lines, "portcullis.db-wal");
+    assert!(!wal.is_empty(), "the WAL is opened");
+    assert!(
+        wal.iter()
+            .any(|(at, pid, fd)| synced_after(&lines, *at, pid, fd).is_some()),
+        "the WAL is synced (synchronous = FULL): {:#?}",
+        lines
+            .iter()
+            .filter(|l| l.contains("sync"))
+            .collect::<Vec<_>>()
+    );
 }

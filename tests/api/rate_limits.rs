@@ -1,6 +1,7 @@
 //! Rate limits and quotas: one suite run against the in-memory backend and against Redis
 //! (`PORTCULLIS_TEST_REDIS_URL`; when unset the Redis half says so on stderr and passes).
 
+use crate::backends::{Backend, OnBackend, on, require_redis};
 use crate::helpers::*;
 use portcullis::auth::EnvKeys;
 use portcullis::config::Settings;
@@ -8,12 +9,6 @@ use portcullis::limits::RateSpec;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Memory,
-    Redis,
-}
 
 fn rate(text: &str) -> RateSpec {
     RateSpec::parse(text).unwrap()
@@ -25,60 +20,27 @@ async fn app_on(
     test: &str,
     configure: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
-    app_with_env(
-        backend,
-        test,
-        &format!("pctest:{}:", uuid::Uuid::new_v4().simple()),
-        EnvKeys::none(),
-        configure,
+    Some(app_with_env(&on(backend, test)?, EnvKeys::none(), configure).await)
+}
+
+async fn app_with_env(
+    run: &OnBackend,
+    env: EnvKeys,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let run = run.clone();
+    spawn_app_full(
+        move |s| {
+            run.apply(s);
+            s.auth.lockout_threshold = 1000;
+            configure(s);
+        },
+        env,
     )
     .await
 }
 
-async fn app_with_env(
-    backend: Backend,
-    test: &str,
-    prefix: &str,
-    env: EnvKeys,
-    configure: impl FnOnce(&mut Settings),
-) -> Option<TestApp> {
-    let url = match backend {
-        Backend::Memory => None,
-        Backend::Redis => match redis_url() {
-            Some(url) => Some(url),
-            None => {
-                say_skipped(test);
-                return None;
-            }
-        },
-    };
-    let prefix = prefix.to_owned();
-    Some(
-        spawn_app_full(
-            move |s| {
-                s.storage.redis_url = url;
-                s.limits.redis_prefix = prefix;
-                s.auth.lockout_threshold = 1000;
-                configure(s);
-            },
-            env,
-        )
-        .await,
-    )
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Memory).await; })*
-        }
-        mod on_redis {
-            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Redis).await; })*
-        }
-    };
-}
-
-on_both_backends!(
+crate::on_each_backend!(
     a_key_over_its_rate_gets_429_with_retry_after_and_ratelimit_headers,
     the_role_default_applies_to_keys_without_their_own_rate,
     failed_authentication_counts_against_the_address,
@@ -88,9 +50,10 @@ on_both_backends!(
 );
 
 async fn a_key_over_its_rate_gets_429_with_retry_after_and_ratelimit_headers(backend: Backend) {
-    let Some(app) = app_on(backend, "key rate limit", |_| {}).await else {
+    let Some(run) = on(backend, "key rate limit") else {
         return;
     };
+    let app = app_with_env(&run, EnvKeys::none(), |_| {}).await;
     let limited = app
         .create_key(json!({"owner": "App 1", "role": "user", "rate": "3/min"}))
         .await;
@@ -113,10 +76,18 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_ratelimit_headers(bac
     assert_error(
         response,
         StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
         "Too many requests",
         "Rate limit exceeded; retry later",
     )
     .await;
+    // The buckets are where the backend says: in Redis on the Redis run.
+    let in_redis = run.redis_keys("key:*").await;
+    assert_eq!(
+        in_redis.len(),
+        if backend == Backend::Redis { 2 } else { 0 },
+        "{in_redis:?}"
+    );
     // Another caller is untouched (seed 003: throttle one caller, not the others).
     assert_eq!(
         app.get("/api/whoami", Some(&other.key)).await.status(),
@@ -194,6 +165,7 @@ async fn failed_authentication_counts_against_the_address(backend: Backend) {
     assert_error(
         response,
         StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
         "Too many requests",
         "Rate limit exceeded; retry later",
     )
@@ -255,8 +227,9 @@ async fn a_quota_counts_down_to_429_and_refills_the_next_day(backend: Backend) {
     assert_error(
         response,
         StatusCode::TOO_MANY_REQUESTS,
+        "quota_exhausted",
         "Quota exhausted",
-        &format!("This key has used its quota; it refills at {resets_at}"),
+        &format!("This key has used its quota; it refills at {resets_at}",),
     )
     .await;
     let shown: Value = app
@@ -291,6 +264,7 @@ async fn a_quota_counts_down_to_429_and_refills_the_next_day(backend: Backend) {
     assert_error(
         response,
         StatusCode::TOO_MANY_REQUESTS,
+        "quota_exhausted",
         "Quota exhausted",
         "This key has used its quota",
     )
@@ -405,21 +379,14 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
 
 #[tokio::test]
 async fn two_nodes_on_one_redis_share_the_limit() {
-    let Some(url) = redis_url() else {
-        say_skipped("two nodes share the limit");
+    let Some(run) = on(Backend::Redis, "two nodes share the limit") else {
         return;
     };
     const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
     let env = || EnvKeys::from_lookup(|n| (n == "ADMIN_API_KEY").then(|| KEY.to_owned())).unwrap();
     let configure = |s: &mut Settings| s.limits.roles.admin = rate("4/min");
-    let a = app_with_env(Backend::Redis, "two nodes", &prefix, env(), configure)
-        .await
-        .unwrap();
-    let b = app_with_env(Backend::Redis, "two nodes", &prefix, env(), configure)
-        .await
-        .unwrap();
-    let _ = url;
+    let a = app_with_env(&run, env(), configure).await;
+    let b = app_with_env(&run, env(), configure).await;
     for node in [&a, &b, &a, &b] {
         assert_eq!(
             node.get("/api/whoami", Some(KEY)).await.status(),
@@ -480,6 +447,7 @@ async fn an_unreachable_redis_with_fail_closed_refuses_with_503() {
     assert_error(
         response,
         StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
         "Service unavailable",
         "Rate limits cannot be checked right now; retry shortly",
     )
@@ -507,7 +475,14 @@ async fn bad_limits_are_refused_with_400() {
                 &body,
             )
             .await;
-        assert_error(response, StatusCode::BAD_REQUEST, "Bad request", message).await;
+        assert_error(
+            response,
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+            "Bad request",
+            message,
+        )
+        .await;
     }
     let response = app
         .post_json(
@@ -529,8 +504,7 @@ async fn bad_limits_are_refused_with_400() {
 
 #[tokio::test]
 async fn signature_nonces_are_shared_between_nodes_through_redis() {
-    let Some(url) = redis_url() else {
-        say_skipped("shared nonces");
+    let Some(url) = require_redis("shared nonces") else {
         return;
     };
     use portcullis::clock::{Clock, SystemClock};
@@ -543,7 +517,7 @@ async fn signature_nonces_are_shared_between_nodes_through_redis() {
             &url,
             &prefix,
             Duration::from_millis(500),
-            true,
+            false,
             100,
             clock.clone(),
         )
@@ -592,6 +566,7 @@ async fn a_replayed_signature_is_refused_with_nonces_in_redis() {
     assert_error(
         send().await.unwrap(),
         StatusCode::UNAUTHORIZED,
+        "auth.signature",
         "Invalid signature",
         "nonce already used",
     )

@@ -40,6 +40,26 @@ fn admin_routes(target: &str) -> Vec<(Method, String, Option<Value>, StatusCode)
         ),
         (
             Method::POST,
+            format!("/api/keys/{target}/limits"),
+            Some(json!({"rate": "100/min"})),
+            StatusCode::OK,
+        ),
+        (Method::GET, "/api/sessions".into(), None, StatusCode::OK),
+        (
+            Method::POST,
+            "/api/sessions/end".into(),
+            Some(json!({"owner": "nobody"})),
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/api/sessions/0123456789abcdef/end".into(),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (Method::GET, "/api/audit".into(), None, StatusCode::OK),
+        (
+            Method::POST,
             format!("/api/keys/{target}/revoke"),
             None,
             StatusCode::OK,

@@ -246,10 +246,27 @@ async fn logout_ends_the_current_session_and_clears_the_cookie() {
     assert_error(
         response,
         StatusCode::BAD_REQUEST,
+        "request.invalid",
         "Bad request",
         "Not a session; log in first",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_session_ends_when_its_key_expires_even_before_its_own_hour() {
+    let app = spawn_app().await;
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user", "expires_in": "30m"}))
+        .await;
+    let session = app.login("user1", &key.key).await;
+    app.clock.advance(Duration::from_secs(29 * 60));
+    assert_eq!(
+        app.get_bearer("/api/whoami", &session.token).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance(Duration::from_secs(60));
+    assert_401(app.get_bearer("/api/whoami", &session.token).await).await;
 }
 
 #[tokio::test]
@@ -352,6 +369,7 @@ async fn a_cookie_session_needs_the_csrf_token_to_change_state() {
     assert_error(
         response,
         StatusCode::FORBIDDEN,
+        "auth.csrf",
         "CSRF check failed",
         "Send the X-CSRF-Token header given at login",
     )

@@ -102,6 +102,7 @@ async fn assert_signature_refused(response: reqwest::Response, message: &str) {
     assert_error(
         response,
         StatusCode::UNAUTHORIZED,
+        "auth.signature",
         "Invalid signature",
         message,
     )
@@ -328,6 +329,7 @@ async fn a_route_group_can_require_signatures() {
     assert_error(
         response,
         StatusCode::UNAUTHORIZED,
+        "auth.signature_required",
         "Signature required",
         "This route requires a signed request",
     )
@@ -830,6 +832,7 @@ async fn signed_groups_can_accept_rfc_9421_only() {
     assert_error(
         response,
         StatusCode::UNAUTHORIZED,
+        "auth.signature_required",
         "Signature required",
         "This route requires an RFC 9421 signed request",
     )
@@ -839,4 +842,54 @@ async fn signed_groups_can_accept_rfc_9421_only() {
         send(&app, &s, &sign(&app, &s), b"").await.status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn signatures_that_do_not_verify_count_towards_a_lockout() {
+    use portcullis::auth::signature::token_hash::compute;
+    let app = spawn_app().await;
+    let key = app
+        .create_key(json!({"owner": "user1", "role": "user"}))
+        .await;
+    let session = app.login("user1", &key.key).await;
+    // Three RFC 9421 signatures under a wrong key and two wrong X-Token-Hash values: five
+    // guesses, the threshold.
+    for i in 0..3 {
+        let nonce = format!("w{i}");
+        let s = Signing {
+            nonce: Some(&nonce),
+            key: "pcs_not_the_session_token",
+            ..base(&app, &session)
+        };
+        assert_signature_refused(
+            send(&app, &s, &sign(&app, &s), b"").await,
+            "signature does not verify",
+        )
+        .await;
+    }
+    for _ in 0..2 {
+        let response = app
+            .client
+            .get(app.url("/api/whoami"))
+            .header("X-Token", &key.key)
+            .header(
+                "X-Token-Hash",
+                compute(&session.token, b"tampered", app.clock.unix()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_signature_refused(response, "signature does not verify").await;
+    }
+    // The address is locked out now, even for a correct request.
+    let s = Signing {
+        nonce: Some("right"),
+        ..base(&app, &session)
+    };
+    assert_error_code(
+        send(&app, &s, &sign(&app, &s), b"").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "auth.locked_out",
+    )
+    .await;
 }

@@ -145,8 +145,13 @@ def main(binary):
     backends = [("sql", {})]
     redis = os.environ.get("PORTCULLIS_TEST_REDIS_URL")
     if redis:
+        # Fail-closed: a Redis that is down fails the run instead of passing on local counts.
         backends.append(("redis", {"PORTCULLIS_STORAGE__REDIS_URL": redis,
-                                   "PORTCULLIS_LIMITS__REDIS_PREFIX": f"pcinterop:{uuid.uuid4().hex}:"}))
+                                   "PORTCULLIS_LIMITS__REDIS_PREFIX": f"pcinterop:{uuid.uuid4().hex}:",
+                                   "PORTCULLIS_LIMITS__REDIS_FAILURE": "closed"}))
+    elif os.environ.get("CI"):
+        print("FAILED: PORTCULLIS_TEST_REDIS_URL is not set, and under CI the Redis half must run")
+        sys.exit(1)
     else:
         print("NOT RUN: the Redis half — set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)")
     for label, extra in backends:

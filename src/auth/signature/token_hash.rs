@@ -73,6 +73,21 @@ mod tests {
         assert!(!matches("pcs_abc", b"{}", &hash[..64], 1000, 30));
     }
 
+    /// Made by PHP 8.2.36 (Debian's php-cli), as seed 001's client does it:
+    /// `php -r 'echo hash_hmac("sha512", "{\"action\":\"ping\",\"n\":1}",
+    /// "pcs_0123456789abcdef_" . str_repeat("ab", 32) . "1700000000");'`
+    const FROM_PHP: &str = "5e5e9b30c210210a653a07b4a14d87a796b3eaa6e5dd930b0b4e1950068b5e4cf4dec96b6bd55a63e2574e79a57f349a8405957a9de64c016f241aeca69004af";
+
+    #[test]
+    fn a_hash_made_by_phps_hash_hmac_is_accepted() {
+        let session = format!("pcs_0123456789abcdef_{}", "ab".repeat(32));
+        let body = br#"{"action":"ping","n":1}"#;
+        assert!(matches(&session, body, FROM_PHP, 1_700_000_000, 0));
+        assert!(matches(&session, body, FROM_PHP, 1_700_000_029, 30));
+        assert!(!matches(&session, body, FROM_PHP, 1_700_000_031, 30));
+        assert_eq!(compute(&session, body, 1_700_000_000), FROM_PHP);
+    }
+
     #[test]
     fn a_large_body_may_try_fewer_sessions() {
         assert_eq!(sessions_within_budget(0, 30), MAX_SESSIONS);
