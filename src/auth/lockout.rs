@@ -6,7 +6,8 @@
 //! that user, so an attacker hammering a username from elsewhere cannot lock the real user
 //! out. IPv6 clients are counted per /64, since one host usually owns a whole /64. Both
 //! tables are bounded: when one is full, stale entries are swept, then an unlocked entry
-//! (from a small random sample) is evicted, and only if none is found an arbitrary one.
+//! (from a bounded sample) is evicted; a live lockout never is, so a flood of new addresses
+//! cannot free one — if the sample holds only lockouts, the newcomer is not tracked.
 //! Escalation decays: a lockout that ended more than a window ago is forgotten.
 
 use crate::clock::Clock;
@@ -189,14 +190,19 @@ impl Lockout {
                 });
             }
             if map.len() >= self.policy.capacity {
+                // Never a live lockout: a flood of new addresses must not free one. The
+                // search is bounded, so a table full of lockouts costs each insert little;
+                // then the newcomer is not tracked (it is still held to its rate limit).
                 let victim = map
                     .iter()
-                    .take(8)
+                    .take(EVICTION_SAMPLE)
                     .find(|(_, e)| e.locked_until_ms <= now)
-                    .or_else(|| map.iter().next())
                     .map(|(k, _)| k.clone());
-                if let Some(victim) = victim {
-                    map.remove(&victim);
+                match victim {
+                    Some(victim) => {
+                        map.remove(&victim);
+                    }
+                    None => return,
                 }
             }
         }
@@ -211,6 +217,9 @@ impl Lockout {
 
 /// The unit counted: an IPv4 address, or an IPv6 /64 (see [`crate::net::client_group`]).
 pub use crate::net::client_group as group;
+
+/// Entries looked at for one that may be evicted, when a table is full.
+const EVICTION_SAMPLE: usize = 64;
 
 fn retry_after(ms: i64) -> Duration {
     // Round up to whole seconds, as Retry-After carries seconds.
@@ -383,26 +392,28 @@ mod tests {
     #[test]
     fn a_flood_of_new_addresses_does_not_evict_a_live_lockout() {
         let clock = Arc::new(ManualClock::new());
+        // A table of two, both locked out: any eviction would free a lockout.
         let lockout = Lockout::new(
             LockoutPolicy {
-                capacity: 100,
+                capacity: 2,
                 ..defaults()
             },
             clock.clone(),
         );
         lock_out(&lockout, A);
+        lock_out(&lockout, B);
         assert!(lockout.check(A, None).is_err());
-        // 100,000 addresses, one failure each, within the 30 s of the lockout.
-        for i in 0..100_000u32 {
+        // 10,000 addresses, one failure each, within the 30 s of the lockout.
+        for i in 0..10_000u32 {
             let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0b00_0000 + i));
             lockout.failure(ip, None);
-            clock.advance(Duration::from_micros(200));
+            clock.advance(Duration::from_millis(1));
         }
         assert!(
-            lockout.check(A, None).is_err(),
-            "still locked out after 100,000 other addresses came and went"
+            lockout.check(A, None).is_err() && lockout.check(B, None).is_err(),
+            "still locked out after 10,000 other addresses came and went"
         );
-        assert!(lockout.sizes().0 <= 100);
+        assert!(lockout.sizes().0 <= 2);
     }
 
     #[test]

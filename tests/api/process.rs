@@ -854,32 +854,43 @@ fn writes_are_synced_to_disk_before_they_are_acknowledged() {
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(10)).success());
 
-    // The durable writer (config files, key files): temporary file synced, renamed over the
-    // old one, the directory synced — in that order.
+    // The durable writer (config files, key files): for each file, the temporary file is
+    // synced, renamed over the old one, and the directory synced before anything else is
+    // written — `jose rotate` writes two files this way, previous.pem then current.pem.
     let Some(lines) = traced(dir.path(), &["jose", "rotate"]) else {
         return;
     };
-    let (open_at, pid, fd) = opened(&lines, "data/envelope/.current.pem.")
-        .into_iter()
-        .next()
-        .expect("the new key is written to a temporary file");
-    let synced = synced_after(&lines, open_at, &pid, &fd).expect("the temporary file is synced");
-    let renamed = lines
-        .iter()
-        .enumerate()
-        .skip(synced)
-        .find(|(_, l)| l.contains("rename(") && l.contains("\"data/envelope/current.pem\""))
-        .map(|(i, _)| i)
-        .expect("then renamed into place");
-    let (dir_open, dir_pid, dir_fd) = opened(&lines[renamed..], "\"data/envelope\"")
-        .into_iter()
-        .next()
-        .map(|(i, p, f)| (i + renamed, p, f))
-        .expect("then the directory is opened");
-    assert!(
-        synced_after(&lines, dir_open, &dir_pid, &dir_fd).is_some(),
-        "and synced, so the rename survives a power cut"
-    );
+    for name in ["previous.pem", "current.pem"] {
+        let (open_at, pid, fd) = opened(&lines, &format!("data/envelope/.{name}."))
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{name} is written to a temporary file"));
+        let synced =
+            synced_after(&lines, open_at, &pid, &fd).unwrap_or_else(|| panic!("{name}: synced"));
+        let renamed = lines
+            .iter()
+            .enumerate()
+            .skip(synced)
+            .find(|(_, l)| {
+                l.contains("rename(") && l.contains(&format!("\"data/envelope/{name}\""))
+            })
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| panic!("{name}: then renamed into place"));
+        // Up to the next temporary file (or the end), the directory must be synced.
+        let next_write = lines
+            .iter()
+            .enumerate()
+            .skip(renamed + 1)
+            .find(|(_, l)| l.contains("O_CREAT"))
+            .map_or(lines.len(), |(i, _)| i);
+        let span = &lines[renamed..next_write];
+        assert!(
+            opened(span, "\"data/envelope\"")
+                .iter()
+                .any(|(i, p, f)| synced_after(span, *i, p, f).is_some()),
+            "{name}: the directory is synced after the rename, so it survives a power cut: {span:#?}"
+        );
+    }
 
     // The store: a key created from the CLI is in the synced WAL before the command reports it.
     let Some(lines) = traced(
