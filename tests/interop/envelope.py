@@ -271,13 +271,28 @@ def run(base, clients, paths):
             return response.status_code, data
         return response.status_code, doc
 
-    def call(action, client="alice", alg="ECDH-ES+A256KW", iss=None, **overrides):
+    def send(action, client="alice", alg="ECDH-ES+A256KW", iss=None, **overrides):
+        """The raw response to one request, and the body key it is sealed under."""
         token, body_key = make_token(server_jwk, clients[client], iss or client, alg=alg, **overrides)
-        return open_response(post(token, encrypt_body(action, body_key)), body_key)
+        return post(token, encrypt_body(action, body_key)), body_key
 
-    def plain(status, doc, expected):
-        """A refusal before the body key is known: plain JSON with "error", nothing sealed."""
-        return status == expected and "error" in doc and "data" not in doc and "status" not in doc
+    def call(action, client="alice", alg="ECDH-ES+A256KW", iss=None, **overrides):
+        return open_response(*send(action, client=client, alg=alg, iss=iss, **overrides))
+
+    def plain(response):
+        """A refusal before the body key is known, as (status, JSON body, X-Error-Code). Checks
+        compare it whole with (status, {"error": ..., "message": ...}, code): plain JSON with
+        exactly those two fields, nothing sealed, and the code in the header."""
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = {"_not_json": response.text}
+        return response.status_code, doc, response.headers.get("X-Error-Code")
+
+    def sealed_error(status, doc):
+        """A refusal inside the envelope, as (HTTP status, status, error, message) of the
+        decrypted document; a plain or unverifiable answer has no such fields."""
+        return status, doc.get("status"), doc.get("error"), doc.get("message")
 
     # list_files: each client sees only its own files.
     status, doc = call({"action": "list_files"})
@@ -322,7 +337,9 @@ def run(base, clients, paths):
           and all({"id", "created_at", "size", "version"} <= set(b) for b in backups), str(doc))
     status, doc = call({"action": "write_file", "file": "wireguard_wg0", "content": WG0, "if_version": v0})
     check("write_file with a stale if_version is 409 in the envelope",
-          status == 409 and doc.get("status") == 409 and "error" in doc, str(doc))
+          sealed_error(status, doc) == (409, 409, "Version conflict",
+                                        f"file `wireguard_wg0` has changed: it is at version {v1}")
+          and doc.get("current_version") == v1, f"{status} {doc}")
     check("a refused write leaves the file alone", disk() == w1)
 
     # Sections: read one peer, add one, replace it, delete it.
@@ -361,7 +378,8 @@ def run(base, clients, paths):
     before = disk()
     status, doc = call({"action": "write_file", "file": "wireguard_wg0",
                         "content": "[Interface]\ngarbage line without equals\n"})
-    check("write_file of text that is not INI is 400", status == 400 and doc.get("status") == 400 and "error" in doc, str(doc))
+    check("write_file of text that is not INI is 400",
+          sealed_error(status, doc) == (400, 400, "Bad request", "line 2: expected `Key = Value`, a `[Section]` header or a comment"), f"{status} {doc}")
     check("the file is unchanged after the refused write", disk() == before)
 
     status, doc = call({"action": "restore_backup", "file": "wireguard_wg0", "backup": first_backup})
@@ -369,51 +387,75 @@ def run(base, clients, paths):
           status == 200 and doc.get("version") == v0 and disk() == WG0, str(doc))
 
     status, doc = call({"action": "read_section", "file": "notes", "section": "Peer"})
-    check("read_section on a text file is 400", status == 400 and "error" in doc, str(doc))
+    check("read_section on a text file is 400",
+          sealed_error(status, doc) == (400, 400, "Bad request", "files in `text` format have no sections; read or write the whole file"), f"{status} {doc}")
 
     # Permissions.
     status, doc = call({"action": "write_file", "file": "wireguard_wg0", "content": "# bob was here\n"}, client="bob")
-    check("bob may not write: 403 in the envelope", status == 403 and doc.get("status") == 403 and "error" in doc, str(doc))
+    check("bob may not write: 403 in the envelope",
+          sealed_error(status, doc) == (403, 403, "Forbidden", "client `bob` may not use `write_file`"),
+          f"{status} {doc}")
     check("bob's refused write leaves the file alone", disk() == WG0)
     status, doc = call({"action": "read_file", "file": "notes"}, client="bob")
-    check("bob may not read notes: 403", status == 403 and doc.get("status") == 403 and "content" not in doc, str(doc))
+    check("bob may not read notes: 403",
+          sealed_error(status, doc) == (403, 403, "Forbidden", "client `bob` may not use file `notes`")
+          and "content" not in doc, f"{status} {doc}")
 
     # Clients name files, never paths.
     status, doc = call({"action": "read_file", "file": "nope"})
-    check("an unknown file is 404 in the envelope", status == 404 and doc.get("status") == 404 and "error" in doc, str(doc))
+    check("an unknown file is 404 in the envelope",
+          sealed_error(status, doc) == (404, 404, "Unknown file", "unknown file `nope`"), f"{status} {doc}")
     status, doc = call({"action": "read_file", "file": "../../etc/passwd"})
-    check("a path is not a file name: 404", status == 404 and doc.get("status") == 404 and "content" not in doc, str(doc))
+    check("a path is not a file name: 404",
+          sealed_error(status, doc) == (404, 404, "Unknown file", "unknown file `../../etc/passwd`")
+          and "content" not in doc, f"{status} {doc}")
 
     # Token rules: refusals before the body key is known are plain JSON.
     token, body_key = make_token(server_jwk, clients["alice"], "alice")
     body = encrypt_body({"action": "list_files"}, body_key)
     first_status, _ = open_response(post(token, body), body_key)
-    status, doc = open_response(post(token, body), body_key)
+    refused = plain(post(token, body))
     check("a replayed token is refused with 401 plain JSON",
-          first_status == 200 and plain(status, doc, 401), f"{first_status} {status} {doc}")
+          first_status == 200 and refused == (401, {"error": "Authentication required", "message": "token already used"},
+                                              "envelope.replayed"), f"{first_status} {refused}")
+    expired = (401, {"error": "Authentication required", "message": "token expired or not yet valid"}, "envelope.expired")
+    forged = (403, {"error": "Signature validation failed", "message": "token signature could not be verified"},
+              "envelope.signature")
     now = int(time.time())
-    status, doc = call({"action": "list_files"}, iat=now - 1000, exp=now - 900)
-    check("an expired token is 401", plain(status, doc, 401), f"{status} {doc}")
-    status, doc = call({"action": "list_files"}, iat=now + 600, exp=now + 660)
-    check("a token issued in the future (beyond 30 s) is 401", plain(status, doc, 401), f"{status} {doc}")
-    status, doc = call({"action": "list_files"}, iat=now, exp=now + 301)
-    check("a token valid for more than 300 s is 401", plain(status, doc, 401), f"{status} {doc}")
+    refused = plain(send({"action": "list_files"}, iat=now - 1000, exp=now - 900)[0])
+    check("an expired token is 401", refused == expired, str(refused))
+    refused = plain(send({"action": "list_files"}, iat=now + 600, exp=now + 660)[0])
+    check("a token issued in the future (beyond 30 s) is 401", refused == expired, str(refused))
+    refused = plain(send({"action": "list_files"}, iat=now, exp=now + 301)[0])
+    check("a token valid for more than 300 s is 401", refused == expired, str(refused))
     status, doc = call({"action": "list_files"}, iat=now, exp=now + 300)
     check("a token valid for exactly 300 s is accepted", status == 200 and doc.get("status") == 200, f"{status} {doc}")
-    status, doc = call({"action": "list_files"}, kid="not-a-server-key")
-    check("a token naming an unknown kid is 401", plain(status, doc, 401), f"{status} {doc}")
-    status, doc = call({"action": "list_files"}, client="mallory", iss="alice")
-    check("a token signed by mallory claiming to be alice is 403 plain JSON", plain(status, doc, 403), f"{status} {doc}")
-    status, doc = call({"action": "list_files"}, client="mallory")
-    check("a token from an unknown issuer is 403", plain(status, doc, 403), f"{status} {doc}")
-    response = post(body=body)
-    check("no Authorization header is 401", plain(response.status_code, response.json(), 401), response.text)
-    response = post(authorization="Bearer not.a.jwe")
-    check("a Bearer value that is not a JWE is 400", plain(response.status_code, response.json(), 400), response.text)
+    refused = plain(send({"action": "list_files"}, kid="not-a-server-key")[0])
+    check("a token naming an unknown kid is 401",
+          refused == (401, {"error": "Authentication required", "message": "token cannot be decrypted"},
+                      "envelope.undecryptable"), str(refused))
+    refused = plain(send({"action": "list_files"}, client="mallory", iss="alice")[0])
+    check("a token signed by mallory claiming to be alice is 403 plain JSON", refused == forged, str(refused))
+    refused = plain(send({"action": "list_files"}, client="mallory")[0])
+    check("a token from an unknown issuer is 403", refused == forged, str(refused))
+    refused = plain(post(body=body))
+    check("no Authorization header is 401",
+          refused == (401, {"error": "Authentication required",
+                            "message": "Authorization header with a Bearer token required"}, "envelope.missing"),
+          str(refused))
+    refused = plain(post(authorization="Bearer not.a.jwe"))
+    check("a Bearer value that is not a JWE is 400",
+          refused == (400, {"error": "Bad request",
+                            "message": "token: malformed JOSE object: a compact JWE has five parts"},
+                      "envelope.malformed"), str(refused))
     response = http.get(f"{base}/api/config", timeout=10)
+    refused = plain(response)
     check("GET /api/config is 405 with Allow: POST",
-          response.status_code == 405 and response.headers.get("Allow", "").replace(" ", "") == "POST",
-          f"{response.status_code} {response.headers}")
+          response.headers.get("Allow", "").replace(" ", "") == "POST"
+          and refused == (405, {"error": "Method not allowed",
+                                "message": "This method is not allowed on this resource; see the Allow header"},
+                          "method_not_allowed"),
+          f"{refused} Allow: {response.headers.get('Allow')}")
 
     # Once the token is good, even a bad body is answered inside the envelope.
     token, body_key = make_token(server_jwk, clients["alice"], "alice")
@@ -424,7 +466,10 @@ def run(base, clients, paths):
     except Exception as err:
         doc = {"_invalid_envelope": repr(err)}
     check("a body that is not a JWE is 400, signed and sealed under the body key",
-          response.status_code == 400 and doc.get("status") == 400 and "error" in doc, f"{response.status_code} {doc}")
+          sealed_error(response.status_code, doc)
+          == (400, 400, "Bad request", "body must be a compact JWE (dir, A256GCM) under body_key: "
+                                       "malformed JOSE object: a compact JWE has five parts"),
+          f"{response.status_code} {doc}")
 
     # Every sealed answer: dir/A256GCM, status repeated, and never an IV twice.
     headers = [data_header_and_iv(doc)[0] for _, _, doc in sealed_seen]

@@ -31,6 +31,11 @@ OWASP = {
     "Referrer-Policy": "no-referrer",
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 }
+# Refusals, compared whole as (status, JSON body, X-Error-Code).
+NOT_FOUND = (404, {"error": "Not found", "message": "The requested resource does not exist"}, "not_found")
+NOT_ALLOWED = (405, {"error": "Method not allowed",
+                     "message": "This method is not allowed on this resource; see the Allow header"},
+               "method_not_allowed")
 
 
 def check(name, condition, detail=""):
@@ -40,6 +45,16 @@ def check(name, condition, detail=""):
     else:
         RESULTS["failed"] += 1
         print(f"FAIL {name} {detail}")
+
+
+def answer(response):
+    """(status, JSON body, X-Error-Code) of an answer: what a refusal check compares exactly.
+    A body that is not JSON (a HEAD answer has none) is given as its text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    return response.status_code, body, response.headers.get("X-Error-Code")
 
 
 def start(binary, work, extra_env):
@@ -82,21 +97,22 @@ def run(base, ca, label):
 
     for method in ("PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
         response = http.request(method, f"{base}/")
+        # A HEAD answer has the same status and headers, and no body.
+        expected = NOT_ALLOWED if method != "HEAD" else (405, "", "method_not_allowed")
         check(f"[{label}] {method} / is 405 with Allow: GET, POST",
-              response.status_code == 405 and response.headers.get("Allow") == "GET, POST",
-              f"{response.status_code} {response.headers.get('Allow')}")
+              response.headers.get("Allow") == "GET, POST" and answer(response) == expected,
+              f"{answer(response)} Allow: {response.headers.get('Allow')}")
     for method in ("POST", "PUT", "DELETE"):
         response = http.request(method, f"{base}{body['url']}")
         check(f"[{label}] {method} /msg/<id> is 405 with Allow: GET",
-              response.status_code == 405 and response.headers.get("Allow") == "GET"
-              and response.json()["error"] == "Method not allowed",
-              f"{response.status_code} {response.text}")
+              response.headers.get("Allow") == "GET" and answer(response) == NOT_ALLOWED,
+              f"{answer(response)} Allow: {response.headers.get('Allow')}")
 
     unknown = http.get(f"{base}/msg/{uuid.uuid4()}")
     malformed = http.get(f"{base}/msg/not-a-uuid")
     check(f"[{label}] unknown and malformed ids get the same 404",
-          unknown.status_code == malformed.status_code == 404 and unknown.json() == malformed.json(),
-          f"{unknown.text} / {malformed.text}")
+          answer(unknown) == answer(malformed) == NOT_FOUND,
+          f"{answer(unknown)} / {answer(malformed)}")
 
     burn = http.post(f"{base}/", json={"message": "once", "burn_after_reading": True}).json()
     url = f"{base}{burn['url']}"
@@ -105,27 +121,33 @@ def run(base, ca, label):
         with requests.Session() as session:
             session.trust_env = False
             session.verify = ca
-            return session.get(url).status_code
+            return answer(session.get(url))
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
-        statuses = sorted(pool.map(fetch, range(12)))
+        answers = list(pool.map(fetch, range(12)))
+    statuses = sorted(status for status, _, _ in answers)
+    refusals = [a for a in answers if a[0] != 200]
     check(f"[{label}] 12 concurrent readers: exactly one gets a burn-after-reading message",
-          statuses == [200] + [404] * 11, statuses)
+          statuses == [200] + [404] * 11 and all(a == NOT_FOUND for a in refusals),
+          f"{statuses} {[a for a in refusals if a != NOT_FOUND]}")
 
     doomed = http.post(f"{base}/", json={"message": "delete me", "expires_in": "10m"}).json()
     wrong = http.post(f"{base}{doomed['delete_url']}", json={"delete_token": "x" * 43})
     right = http.post(f"{base}{doomed['delete_url']}", json={"delete_token": doomed["delete_token"]})
     gone = http.get(f"{base}{doomed['url']}")
     check(f"[{label}] delete: wrong token 404, right token 200, then gone",
-          (wrong.status_code, right.status_code, gone.status_code) == (404, 200, 404),
-          (wrong.status_code, right.status_code, gone.status_code))
+          answer(wrong) == NOT_FOUND and right.status_code == 200 and answer(gone) == NOT_FOUND,
+          (answer(wrong), right.status_code, answer(gone)))
 
     big = http.post(f"{base}/", json={"message": "x" * (64 * 1024 + 1)})
-    check(f"[{label}] over 64 KiB is 413", big.status_code == 413
-          and big.json() == {"error": "Payload too large", "message": "The message exceeds 65536 bytes"}, big.text)
+    check(f"[{label}] over 64 KiB is 413",
+          answer(big) == (413, {"error": "Payload too large", "message": "The message exceeds 65536 bytes"},
+                          "request.too_large"), answer(big))
 
     too_long = http.post(f"{base}/", json={"message": "x", "expires_in": "30d"})
-    check(f"[{label}] a lifetime over the maximum is 400", too_long.status_code == 400, too_long.text)
+    check(f"[{label}] a lifetime over the maximum is 400",
+          answer(too_long) == (400, {"error": "Bad request", "message": "expires_in must be between 1s and 7days"},
+                               "request.invalid"), answer(too_long))
 
 
 def tls_versions(host, port, ca):
