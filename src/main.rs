@@ -9,6 +9,8 @@ async fn main() -> std::process::ExitCode {
     match cli::run(cli).await {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
+        // The reader went away (`| head`): nothing more to say, as with any Unix tool.
+        Err(err) if cli::is_broken_pipe(&err) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("portcullis: {err:#}");
             std::process::ExitCode::FAILURE

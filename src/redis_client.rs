@@ -16,3 +16,39 @@ pub fn connect_lazily(url: &str, timeout: Duration) -> RedisResult<ConnectionMan
         .set_max_delay(Duration::from_millis(500));
     ConnectionManager::new_lazy_with_config(client, config)
 }
+
+/// `url` fit for a log line: a password in it replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            let user = if userinfo.contains(':') { user } else { "***" };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(
+            redacted("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(redacted("redis://:s3cret@h:6379"), "redis://:***@h:6379");
+        assert_eq!(redacted("rediss://u:p@w@h/1"), "rediss://u:***@h/1");
+        assert_eq!(redacted("redis://token@h"), "redis://***@h");
+    }
+}

@@ -69,8 +69,9 @@ impl Application {
         let store = store::connect(&settings.storage.database_url())
             .await
             .context("opening the store")?;
-        if !env_keys.variables().is_empty() {
-            tracing::info!(variables = ?env_keys.variables(), "accepting keys from the environment");
+        // One line per variable: a plain string field in JSON logs, not a list in a string.
+        for variable in env_keys.variables() {
+            tracing::info!(variable, "accepting a key from the environment");
         }
         let verifier = Arc::new(KeyVerifier::new(
             Arc::clone(&store),
@@ -144,20 +145,20 @@ impl Application {
         };
         let limits = &settings.limits;
         let limiter = Arc::new(match &settings.storage.redis_url {
-            Some(url) => {
-                tracing::info!(prefix = %limits.redis_prefix, "rate limits shared through redis");
-                Limiter::redis(
-                    url,
-                    &limits.redis_prefix,
-                    limits.redis_timeout,
-                    limits.redis_failure == RedisFailure::Open,
-                    limits.memory_capacity,
-                    Arc::clone(&clock),
-                )
-                .context("configuring redis")?
-            }
+            Some(url) => Limiter::redis(
+                url,
+                &limits.redis_prefix,
+                limits.redis_timeout,
+                limits.redis_failure == RedisFailure::Open,
+                limits.memory_capacity,
+                Arc::clone(&clock),
+            )
+            .context("configuring redis")?,
             None => Limiter::memory(limits.memory_capacity, Arc::clone(&clock)),
         });
+        if let Some(url) = &settings.storage.redis_url {
+            announce_redis(&limiter, url, limits).await;
+        }
         let authn = Arc::new(Authenticator {
             limiter: Arc::clone(&limiter),
             rates: RatePolicy {
@@ -264,6 +265,11 @@ impl Application {
             envelope,
             configfiles,
             messages,
+            mount: settings
+                .server
+                .mount_path()
+                .map_err(|reason| anyhow::anyhow!("server.base_url: {reason}"))?
+                .into(),
         });
         Ok(Self {
             listener,
@@ -541,10 +547,52 @@ fn tighten_private_files(settings: &Settings) {
     }
 }
 
+/// Ask Redis at start and say plainly what that means, so neither the log nor `/healthz`
+/// claims shared limits that no request has tried yet.
+async fn announce_redis(limiter: &Limiter, url: &str, limits: &crate::config::LimitSettings) {
+    let shown = crate::redis_client::redacted(url);
+    match limiter.check_redis().await {
+        Some(true) => {
+            tracing::info!(redis = %shown, prefix = %limits.redis_prefix, "rate limits shared through redis")
+        }
+        Some(false) if limits.redis_failure == RedisFailure::Open => tracing::error!(
+            redis = %shown,
+            "REDIS DOES NOT ANSWER: rate limits, quotas and nonces are this node's own until it \
+             does (limits.redis_failure = \"open\"); the message drop answers 503. Start Redis or \
+             fix storage.redis_url"
+        ),
+        Some(false) => tracing::error!(
+            redis = %shown,
+            "REDIS DOES NOT ANSWER: limited requests get 503 until it does \
+             (limits.redis_failure = \"closed\"). Start Redis or fix storage.redis_url"
+        ),
+        None => {}
+    }
+}
+
 /// Create `dir` (and parents) readable by the owner only.
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    crate::durable::ensure_private_dir(dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!(
+            "the data directory {} is a file, not a directory: move the file away, or set \
+             storage.data_dir (PORTCULLIS_STORAGE__DATA_DIR) to a directory",
+            shown.display()
+        );
+    }
+    crate::durable::ensure_private_dir(dir).map_err(|err| {
+        let fix = match err.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                "this user may not create it there: create it for this user (mode 0700), or \
+                 set storage.data_dir (PORTCULLIS_STORAGE__DATA_DIR) to a directory it may write"
+            }
+            std::io::ErrorKind::ReadOnlyFilesystem => {
+                "the file system is read-only: set storage.data_dir to a writable directory"
+            }
+            _ => "set storage.data_dir (PORTCULLIS_STORAGE__DATA_DIR) to a directory this user may write",
+        };
+        anyhow::anyhow!("cannot create the data directory {}: {err}; {fix}", shown.display())
+    })
 }
 
 /// The first admin key of a store: owner `admin`, no expiry.

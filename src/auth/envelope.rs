@@ -64,9 +64,16 @@ pub enum EnvelopeError {
     /// Not encrypted to a key we hold, or tampered with.
     #[error("token cannot be decrypted")]
     Undecryptable,
-    /// Outside its validity window, or valid for longer than allowed.
+    /// Outside its validity window.
     #[error("token expired or not yet valid")]
     Expired,
+    /// Made to be valid for longer than `envelope.max_token_lifetime` allows: a client
+    /// setting, not a clock problem, so said apart.
+    #[error("token lives too long: exp - iat may be at most {max_seconds} s")]
+    TooLong {
+        /// The longest lifetime accepted, in seconds.
+        max_seconds: i64,
+    },
     /// Its `jti` was used before.
     #[error("token already used")]
     Replayed,
@@ -83,7 +90,11 @@ impl EnvelopeError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Malformed(_) => 400,
-            Self::Missing | Self::Undecryptable | Self::Expired | Self::Replayed => 401,
+            Self::Missing
+            | Self::Undecryptable
+            | Self::Expired
+            | Self::TooLong { .. }
+            | Self::Replayed => 401,
             Self::Signature => 403,
             Self::Unavailable => 503,
         }
@@ -96,6 +107,7 @@ impl EnvelopeError {
             Self::Malformed(_) => "malformed",
             Self::Undecryptable => "undecryptable",
             Self::Expired => "expired",
+            Self::TooLong { .. } => "too_long",
             Self::Replayed => "replayed",
             Self::Signature => "signature",
             Self::Unavailable => "unavailable",
@@ -106,9 +118,11 @@ impl EnvelopeError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Malformed(_) => "Bad request",
-            Self::Missing | Self::Undecryptable | Self::Expired | Self::Replayed => {
-                "Authentication required"
-            }
+            Self::Missing
+            | Self::Undecryptable
+            | Self::Expired
+            | Self::TooLong { .. }
+            | Self::Replayed => "Authentication required",
             Self::Signature => "Signature validation failed",
             Self::Unavailable => "Service unavailable",
         }
@@ -356,9 +370,13 @@ impl EnvelopeVerifier {
             || claims.iat > now + self.skew
             || claims.nbf.is_some_and(|nbf| nbf > now + self.skew)
             || lifetime <= 0
-            || lifetime > self.max_lifetime
         {
             return Err(EnvelopeError::Expired);
+        }
+        if lifetime > self.max_lifetime {
+            return Err(EnvelopeError::TooLong {
+                max_seconds: self.max_lifetime,
+            });
         }
         if claims.jti.is_empty() || claims.jti.len() > 128 {
             return Err(EnvelopeError::Malformed(

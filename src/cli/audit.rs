@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::startup::audit_key;
 use crate::store::{self, AuditFilter};
 use clap::{Args, Subcommand};
+use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 use time::OffsetDateTime;
@@ -15,6 +16,9 @@ use time::format_description::well_known::Rfc3339;
 pub struct AuditArgs {
     #[command(subcommand)]
     verb: Verb,
+    /// Print JSON instead of text (`export` always writes JSON Lines).
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,46 +66,67 @@ fn millis(text: Option<&str>) -> anyhow::Result<Option<i64>> {
 
 /// Run an `audit` verb. Returns whether the chain (for `verify`) is intact.
 pub async fn run(settings: Settings, args: AuditArgs) -> anyhow::Result<bool> {
-    let store = store::connect(&settings.storage.database_url()).await?;
+    let store = store::connect_existing(&settings.storage.database_url()).await?;
     let checkpoint_path = settings.storage.data_dir.join(CHECKPOINT_FILE);
     match args.verb {
         Verb::Verify { expect } => {
             let expected = expect.as_deref().map(Checkpoint::parse).transpose()?;
             let stored = Checkpoint::read(&checkpoint_path)?;
+            let broken = |why: String| -> anyhow::Result<bool> {
+                if args.json {
+                    outln!("{}", json!({ "intact": false, "broken": why }));
+                } else {
+                    outln!("audit chain BROKEN: {why}");
+                }
+                Ok(false)
+            };
             let tip = match audit::verify(&*store, &audit_key(&settings)?, None).await? {
                 Ok(tip) => tip,
-                Err(broken) => {
-                    println!("audit chain BROKEN: {broken}");
-                    return Ok(false);
-                }
+                Err(why) => return broken(why.to_string()),
             };
             // The chain holds together; now, does it still reach as far as it did?
             for (name, checkpoint) in [("checkpoint", &stored), ("--expect", &expected)] {
                 if let Some(checkpoint) = checkpoint
-                    && let Err(broken) = audit::matches_checkpoint(&*store, checkpoint).await?
+                    && let Err(why) = audit::matches_checkpoint(&*store, checkpoint).await?
                 {
-                    println!("audit chain BROKEN: {broken} ({name} {checkpoint})");
-                    return Ok(false);
+                    return broken(format!("{why} ({name} {checkpoint})"));
                 }
             }
-            println!("audit chain intact: {} records", tip.count);
-            println!("last record: {}", tip.checkpoint());
+            if args.json {
+                outln!(
+                    "{}",
+                    json!({
+                        "intact": true,
+                        "records": tip.count,
+                        "last_record": tip.checkpoint().to_string(),
+                        "checkpoint": stored.as_ref().map(ToString::to_string),
+                        "checkpoint_file": checkpoint_path.display().to_string(),
+                        "expect": expected.as_ref().map(ToString::to_string),
+                    })
+                );
+                return Ok(true);
+            }
+            outln!("audit chain intact: {} records", tip.count);
+            outln!("last record: {}", tip.checkpoint());
             match &stored {
-                Some(checkpoint) => println!("checkpoint {checkpoint}: present and unchanged"),
-                None => println!("no checkpoint at {}", checkpoint_path.display()),
+                Some(checkpoint) => outln!("checkpoint {checkpoint}: present and unchanged"),
+                None => outln!("no checkpoint at {}", checkpoint_path.display()),
             }
             if let Some(expected) = &expected {
-                println!("--expect {expected}: present and unchanged");
+                outln!("--expect {expected}: present and unchanged");
             }
             Ok(true)
         }
         Verb::Checkpoint { reset } => {
             let stored = Checkpoint::read(&checkpoint_path)?;
-            match &stored {
-                Some(checkpoint) => println!("checkpoint: {checkpoint}"),
-                None => println!("no checkpoint file at {}", checkpoint_path.display()),
+            // Shown before any reset: the old checkpoint is the evidence of a break.
+            if !args.json {
+                match &stored {
+                    Some(checkpoint) => outln!("checkpoint: {checkpoint}"),
+                    None => outln!("no checkpoint file at {}", checkpoint_path.display()),
+                }
             }
-            if reset {
+            let reset_to = if reset {
                 let tip = match audit::verify(&*store, &audit_key(&settings)?, None).await? {
                     Ok(tip) => tip,
                     Err(broken) => anyhow::bail!(
@@ -109,7 +134,23 @@ pub async fn run(settings: Settings, args: AuditArgs) -> anyhow::Result<bool> {
                     ),
                 };
                 tip.checkpoint().reset(&checkpoint_path)?;
-                println!("checkpoint reset to {}", tip.checkpoint());
+                Some(tip.checkpoint())
+            } else {
+                None
+            };
+            if args.json {
+                outln!(
+                    "{}",
+                    json!({
+                        "checkpoint": stored.as_ref().map(ToString::to_string),
+                        "checkpoint_file": checkpoint_path.display().to_string(),
+                        "reset_to": reset_to.as_ref().map(ToString::to_string),
+                    })
+                );
+                return Ok(true);
+            }
+            if let Some(tip) = reset_to {
+                outln!("checkpoint reset to {tip}");
             }
             Ok(true)
         }

@@ -181,13 +181,13 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<bool> {
     let body: Value = response.json().await.context("the response is not JSON")?;
     if body.get("data").is_none() {
         // Refused before the body key was known: a plain JSON error.
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        outln!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(false);
     }
     let opened = prepared
         .open_response(&body, &server_key)
         .context("the response failed its signature check or could not be decrypted")?;
-    println!("{}", serde_json::to_string_pretty(&opened)?);
+    outln!("{}", serde_json::to_string_pretty(&opened)?);
     Ok(status.is_success())
 }
 
@@ -203,6 +203,14 @@ async fn server_key(
         let mut jwk = EcJwk::from_public_key(&key.into());
         jwk.kid = Some(jwk.thumbprint());
         return Ok((jwk, key));
+    }
+    if base.starts_with("http://") {
+        eprintln!(
+            "portcullis: warning: fetching the server's key over plain HTTP without --server-key; \
+             whoever sits on the path could hand over their own (trust on first use over plain \
+             HTTP is not trust). Pin it: on the server run `portcullis jose show > server.pem`, \
+             then pass --server-key server.pem, or use HTTPS"
+        );
     }
     let jwks: Value = http
         .get(format!("{base}/.well-known/jwks.json"))

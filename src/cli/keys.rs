@@ -163,14 +163,26 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
     if let Verb::Generate = args.verb {
         let key = key_format::generate_hex64()?;
         if args.json {
-            println!("{}", json!({ "key": key.expose() }));
+            outln!("{}", json!({ "key": key.expose() }));
         } else {
-            println!("{}", key.expose());
+            outln!("{}", key.expose());
         }
         return Ok(());
     }
-    create_private_dir(&settings.storage.data_dir)?;
-    let store = store::connect(&settings.storage.database_url()).await?;
+    let url = settings.storage.database_url();
+    let store = if matches!(args.verb, Verb::Create { .. } | Verb::Bootstrap) {
+        create_private_dir(&settings.storage.data_dir)?;
+        if let Some(file) = store::local_file(&url).filter(|f| !f.exists()) {
+            eprintln!(
+                "portcullis: no store at {}; creating a new, empty one there",
+                std::path::absolute(&file).unwrap_or(file).display()
+            );
+        }
+        store::connect(&url).await?
+    } else {
+        // Reading or changing existing keys: a store that is not there has none.
+        store::connect_existing(&url).await?
+    };
     let clock = Arc::new(SystemClock);
     let audit = AuditLog::direct(
         Arc::clone(&store),
@@ -258,14 +270,18 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
             };
             let page = keys.list(filter, cursor.as_deref()).await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&page)?);
+                outln!("{}", serde_json::to_string_pretty(&page)?);
             } else {
-                println!(
+                outln!(
                     "{:<14} {:<8} {:<9} {:<24} {:<21} LABEL",
-                    "ID", "ROLE", "STATE", "OWNER", "EXPIRES"
+                    "ID",
+                    "ROLE",
+                    "STATE",
+                    "OWNER",
+                    "EXPIRES"
                 );
                 for key in &page.keys {
-                    println!(
+                    outln!(
                         "{:<14} {:<8} {:<9} {:<24} {:<21} {}",
                         key.id,
                         key.role,
@@ -276,7 +292,7 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
                     );
                 }
                 if let Some(cursor) = page.next_cursor {
-                    println!("more: --cursor {cursor}");
+                    outln!("more: --cursor {cursor}");
                 }
             }
         }
@@ -327,31 +343,31 @@ fn state_name(state: KeyState) -> &'static str {
 
 fn print_view(view: &KeyView, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(view)?);
+        outln!("{}", serde_json::to_string_pretty(view)?);
     } else {
-        println!("id:           {}", view.id);
-        println!("owner:        {} ({:?})", view.owner, view.owner_kind);
-        println!("role:         {}", view.role);
-        println!("state:        {}", state_name(view.state));
-        println!("label:        {}", view.label.as_deref().unwrap_or("-"));
-        println!(
+        outln!("id:           {}", view.id);
+        outln!("owner:        {} ({:?})", view.owner, view.owner_kind);
+        outln!("role:         {}", view.role);
+        outln!("state:        {}", state_name(view.state));
+        outln!("label:        {}", view.label.as_deref().unwrap_or("-"));
+        outln!(
             "created:      {}",
             view.created_at.as_deref().unwrap_or("-")
         );
-        println!(
+        outln!(
             "expires:      {}",
             view.expires_at.as_deref().unwrap_or("never")
         );
-        println!(
+        outln!(
             "last used:    {}",
             view.last_used_at.as_deref().unwrap_or("never")
         );
-        println!(
+        outln!(
             "revoked:      {}",
             view.revoked_at.as_deref().unwrap_or("-")
         );
         if let Some(next) = &view.replaced_by {
-            println!("replaced by:  {next}");
+            outln!("replaced by:  {next}");
         }
     }
     Ok(())
@@ -372,9 +388,9 @@ fn print_issued(
                 object.insert("previous".to_owned(), serde_json::to_value(previous)?);
             }
         }
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        outln!("{}", serde_json::to_string_pretty(&body)?);
     } else {
-        println!("{}", issued.token.expose());
+        outln!("{}", issued.token.expose());
         eprintln!(
             "key {} for {} ({}) created; it is shown only this once.",
             view.id, view.owner, view.role

@@ -1,5 +1,22 @@
 //! The command line: `portcullis [--config PATH] <command>`.
 
+/// `println!` that returns the error instead of panicking, so a closed pipe
+/// (`portcullis keys list | head`) ends the command quietly (see [`is_broken_pipe`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?;
+    }};
+}
+
+/// `print!` that returns the error instead of panicking (see [`outln!`]).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?;
+    }};
+}
+
 mod audit;
 mod client;
 mod jose;
@@ -35,6 +52,15 @@ pub enum Command {
     Jose(jose::JoseArgs),
     /// Call a Portcullis service as a client (`client config …`).
     Client(client::ClientArgs),
+}
+
+/// Whether `error` is stdout closed by its reader (`| head`): Unix tools end quietly then.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Run the parsed command. `Ok(false)` means "ran, but the answer is no" (exit status 1),

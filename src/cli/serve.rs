@@ -70,7 +70,7 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
     let address = app.local_addr()?;
     tracing::info!(%address, "listening");
     // One machine-readable line on stdout, so scripts (and tests) using port 0 find the server.
-    println!("portcullis listening on {scheme}://{address}");
+    outln!("portcullis listening on {scheme}://{address}");
     app.run(shutdown_signal()).await
 }
 

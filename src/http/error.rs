@@ -280,6 +280,7 @@ impl ApiError {
                     EnvelopeError::Malformed(_) => "envelope.malformed",
                     EnvelopeError::Undecryptable => "envelope.undecryptable",
                     EnvelopeError::Expired => "envelope.expired",
+                    EnvelopeError::TooLong { .. } => "envelope.too_long",
                     EnvelopeError::Replayed => "envelope.replayed",
                     EnvelopeError::Signature => "envelope.signature",
                 },

@@ -26,7 +26,8 @@ use tower_http::trace::TraceLayer;
 pub fn build(state: AppState, limits: &LimitSettings) -> Router {
     let tls = state.tls;
     let proxies = state.proxies.clone();
-    Router::new()
+    let mount = state.mount.clone();
+    let routes = Router::new()
         .merge(routes::health::router())
         .merge(routes::whoami::router(&state))
         .merge(routes::keys::router(&state))
@@ -35,7 +36,16 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
         .merge(routes::audit::router(&state))
         .merge(routes::config::router(&state))
         .merge(routes::messages::router(&state))
-        .fallback(not_found)
+        .fallback(not_found);
+    // Under `server.base_url`'s path when it has one; anything outside it is unknown.
+    let routes = match &*mount {
+        "" => routes,
+        path => Router::new()
+            .nest(path, routes)
+            .merge(routes::messages::root_router(&state, &format!("{path}/")))
+            .fallback(not_found),
+    };
+    routes
         .with_state(state)
         // Layers listed outermost first. Each wraps every route and the fallback, so a 404,
         // a 405, a 413 or a panic passes through all of them like any other response.

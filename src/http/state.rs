@@ -62,6 +62,9 @@ pub struct Shared {
     pub configfiles: ConfigFiles,
     /// The message drop.
     pub messages: crate::messages::Messages,
+    /// The path every route is mounted under (`server.base_url`): `""` or `/a/b`. Links
+    /// the server returns start with it.
+    pub mount: Arc<str>,
 }
 
 /// The result of the last store ping, reused for [`HealthCache::TTL`].

@@ -129,12 +129,42 @@ impl Limiter {
         }
     }
 
-    /// For `/healthz`: `None` with local limits; with Redis, whether it is reachable.
-    pub fn redis_status(&self) -> Option<&'static str> {
+    /// For `/healthz`: `None` with local limits; with Redis, whether it is reachable and
+    /// where limits are decided meanwhile.
+    pub fn redis_status(&self) -> Option<RedisStatus> {
         match &self.backend {
             Backend::Memory(_) => None,
-            Backend::Redis(redis) if redis.degraded() => Some("unreachable"),
-            Backend::Redis(_) => Some("ok"),
+            Backend::Redis(redis) if !redis.degraded() => Some(RedisStatus {
+                redis: "ok",
+                rate_limits: "shared",
+            }),
+            Backend::Redis(redis) => Some(RedisStatus {
+                redis: "unreachable",
+                rate_limits: if redis.fails_open() {
+                    "local"
+                } else {
+                    "unavailable"
+                },
+            }),
         }
     }
+
+    /// With Redis configured, ask it now (`PING`) and record the answer for
+    /// [`Limiter::redis_status`]; `None` without Redis.
+    pub async fn check_redis(&self) -> Option<bool> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Redis(redis) => Some(redis.ping().await),
+        }
+    }
+}
+
+/// What `/healthz` says of Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisStatus {
+    /// `ok` or `unreachable`.
+    pub redis: &'static str,
+    /// `shared` (in Redis), `local` (fail-open: this node's memory) or `unavailable`
+    /// (fail-closed: limited requests get 503).
+    pub rate_limits: &'static str,
 }

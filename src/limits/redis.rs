@@ -107,6 +107,37 @@ impl RedisLimiter {
         }
     }
 
+    /// Ask Redis whether it answers (`PING`), and record the answer where `/healthz` reads
+    /// it: at start, so health is true before the first limited request, and with each
+    /// fresh health check.
+    pub async fn ping(&self) -> bool {
+        let mut connection = self.connection.clone();
+        let result = tokio::time::timeout(
+            self.timeout,
+            redis::cmd("PING").query_async::<String>(&mut connection),
+        )
+        .await;
+        match result {
+            Ok(Ok(_)) => {
+                self.recovered();
+                true
+            }
+            Ok(Err(err)) => {
+                self.failed(&err);
+                false
+            }
+            Err(_) => {
+                self.failed(&"timed out");
+                false
+            }
+        }
+    }
+
+    /// Whether limited requests are served from local memory while Redis is unreachable.
+    pub fn fails_open(&self) -> bool {
+        self.fail_open
+    }
+
     /// Check and count one request in bucket `key`.
     pub async fn check(&self, key: &str, spec: &RateSpec, now_us: i64) -> Outcome<Decision> {
         let mut connection = self.connection.clone();

@@ -47,6 +47,26 @@ pub enum StoreError {
     /// The change conflicts with the current state of the row.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A command that only reads found no store where the settings point; it creates none.
+    #[error(
+        "no store at {}: nothing to read. Run this command where the server runs (storage.data_dir \
+         is relative to the current directory), or point --config or PORTCULLIS_STORAGE__DATA_DIR \
+         at the server's settings",
+        .0.display()
+    )]
+    Missing(std::path::PathBuf),
+    /// The database file could not be opened or created.
+    #[error(
+        "cannot open the database {}: {reason}. Check that its directory exists and that this \
+         user may write there (storage.data_dir)",
+        path.display()
+    )]
+    Open {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// Why, as SQLite or the OS said it.
+        reason: String,
+    },
     /// The storage URL cannot be used.
     #[error("unsupported storage URL: {0}")]
     UnsupportedUrl(String),
@@ -157,8 +177,35 @@ pub trait Store: Send + Sync + 'static {
 
 /// Open the store named by `url`, creating and migrating it as needed.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open(url, Create::IfMissing).await
+}
+
+/// Open the store named by `url` only if it exists: for commands that read, which must not
+/// leave an empty store behind when run from the wrong directory.
+pub async fn connect_existing(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open(url, Create::Never).await
+}
+
+/// The file behind a local (SQLite) store URL; `None` for a server or in-memory database.
+pub fn local_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    (file.as_os_str() != ":memory:").then(|| file.to_owned())
+}
+
+/// Whether opening a store may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Create an empty store where none is.
+    IfMissing,
+    /// Refuse with [`StoreError::Missing`].
+    Never,
+}
+
+async fn open(url: &str, create: Create) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        Ok(Arc::new(SqliteStore::open_with(url, create).await?))
     } else {
         Err(StoreError::UnsupportedUrl(
             url.split(':').next().unwrap_or_default().to_owned(),

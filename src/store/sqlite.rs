@@ -38,18 +38,33 @@ const KEY_COLUMNS: &str = "SELECT k.seq, k.id, k.role, k.label, k.key_hash, k.me
 impl SqliteStore {
     /// Open (creating if needed) the database at `url` and bring its schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, super::Create::IfMissing).await
+    }
+
+    /// Open the database at `url`, creating it only if `create` allows, and bring its schema
+    /// up to date. Failures name the file.
+    pub async fn open_with(url: &str, create: super::Create) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            .create_if_missing(create == super::Create::IfMissing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             // The CLI and the server share the file; wait for the other's write instead of failing.
             .busy_timeout(Duration::from_secs(5));
         let file = options.get_filename().to_owned();
+        let failed = |reason: String| StoreError::Open {
+            path: file.clone(),
+            reason,
+        };
+        if create == super::Create::Never && file.as_os_str() != ":memory:" && !file.exists() {
+            return Err(StoreError::Missing(
+                std::path::absolute(&file).unwrap_or_else(|_| file.clone()),
+            ));
+        }
         if let Some(parent) = file.parent()
             && !parent.as_os_str().is_empty()
         {
-            crate::durable::ensure_private_dir(parent).map_err(sqlx::Error::Io)?;
+            crate::durable::ensure_private_dir(parent).map_err(|e| failed(e.to_string()))?;
         }
         // Created private before SQLite opens it: SQLite gives its -wal and -shm files the
         // database file's mode, so all three are 0600 whatever the umask.
@@ -62,13 +77,18 @@ impl SqliteStore {
             {
                 Ok(_) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(err) => return Err(sqlx::Error::Io(err).into()),
+                Err(err) => return Err(failed(err.to_string())),
             }
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
-            .await?;
+            .await
+            .map_err(|err| match err {
+                sqlx::Error::Database(db) => failed(db.message().to_owned()),
+                sqlx::Error::Io(io) => failed(io.to_string()),
+                other => StoreError::from(other),
+            })?;
         migrate::run(&pool, migrate::SQLITE).await?;
         let file = identity(&file).map(|id| (file, id));
         Ok(Self { pool, file })

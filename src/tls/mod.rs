@@ -28,9 +28,21 @@ pub enum TlsError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The key does not belong to the certificate, or rustls refused the configuration.
+    /// The private key is not the certificate's.
+    #[error(
+        "the key in {key} does not belong to the certificate in {cert}: give the key the \
+         certificate was issued for (server.tls.key), or the certificate of this key (server.tls.cert)"
+    )]
+    Mismatch {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+    },
+    /// rustls refused the configuration. Not a `source`: the message is the whole story,
+    /// and printed with its sources it would be said twice.
     #[error("TLS configuration: {0}")]
-    Rustls(#[from] rustls::Error),
+    Rustls(rustls::Error),
     /// A development certificate could not be made.
     #[error("development certificate: {0}")]
     Generate(String),
@@ -52,7 +64,8 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// from `cert` on every handshake (so a reload reaches new connections at once).
 pub fn server_config(cert: Arc<ReloadingCert>) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Rustls)?
         .with_no_client_auth()
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

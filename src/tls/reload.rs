@@ -83,5 +83,11 @@ fn load(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
         return Err(file_error(cert, "no CERTIFICATE block found".to_owned()));
     }
     let private = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, e.to_string()))?;
-    Ok(CertifiedKey::from_der(chain, private, &super::provider())?)
+    CertifiedKey::from_der(chain, private, &super::provider()).map_err(|err| match err {
+        rustls::Error::InconsistentKeys(_) => TlsError::Mismatch {
+            cert: cert.display().to_string(),
+            key: key.display().to_string(),
+        },
+        other => TlsError::Rustls(other),
+    })
 }

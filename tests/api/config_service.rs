@@ -85,6 +85,7 @@ async fn service_with(extra: impl FnOnce(&mut Settings)) -> Service {
                 public_key: alice_pem,
                 files: vec!["wireguard_wg0".into(), "notes".into()],
                 actions: None,
+                all_files: false,
             },
         );
         s.client_keys.insert(
@@ -93,6 +94,7 @@ async fn service_with(extra: impl FnOnce(&mut Settings)) -> Service {
                 public_key: bob_pem,
                 files: vec!["wireguard_wg0".into()],
                 actions: Some(vec!["read_file".into(), "list_files".into()]),
+                all_files: false,
             },
         );
         s.envelope.key_reload_interval = Duration::from_millis(50);
@@ -551,9 +553,8 @@ async fn plain_error(response: reqwest::Response, status: StatusCode, error: &st
         (_, "Authorization header with a Bearer token required") => "envelope.missing",
         (_, "token cannot be decrypted") => "envelope.undecryptable",
         (_, "token already used") => "envelope.replayed",
-        (_, m) if m.starts_with("token expired") || m.starts_with("token lives") => {
-            "envelope.expired"
-        }
+        (_, "token expired or not yet valid") => "envelope.expired",
+        (_, m) if m.starts_with("token lives too long") => "envelope.too_long",
         (503, _) => "unavailable",
         other => panic!("no code known for {other:?}"),
     };
@@ -609,10 +610,14 @@ async fn forged_expired_replayed_and_malformed_tokens_are_refused_in_plain_json(
 
     // Expired, from the future, and valid for too long.
     let now = service.app.clock.now().unix_timestamp();
-    for (iat, exp) in [
-        (now - 400, now - 100),
-        (now + 120, now + 180),
-        (now, now + 3600),
+    for (iat, exp, message) in [
+        (now - 400, now - 100, "token expired or not yet valid"),
+        (now + 120, now + 180, "token expired or not yet valid"),
+        (
+            now,
+            now + 3600,
+            "token lives too long: exp - iat may be at most 300 s",
+        ),
     ] {
         let options = TokenOptions {
             iat: Some(iat),
@@ -627,7 +632,7 @@ async fn forged_expired_replayed_and_malformed_tokens_are_refused_in_plain_json(
             response,
             StatusCode::UNAUTHORIZED,
             "Authentication required",
-            "token expired or not yet valid",
+            message,
         )
         .await;
     }
@@ -788,6 +793,7 @@ async fn a_client_entry_naming_an_unknown_file_stops_startup() {
             public_key: Client::new("alice").pem(),
             files: vec!["nope".into()],
             actions: None,
+            all_files: false,
         },
     );
     let err = portcullis::startup::Application::build(
@@ -883,12 +889,23 @@ async fn the_cli_client_does_the_whole_exchange() {
     assert!(!ok);
     assert_eq!(stale["status"], 409);
     // Pinning the server key works as well as fetching it.
-    let (ok, show, _) = crate::helpers::cli(dir.path(), &["jose", "show"]);
+    // Fetched over plain HTTP, the key comes with a warning: that is not trust.
+    let (ok, _, stderr) = client(&["list_files"]);
     assert!(ok);
-    let pem = &show[show.find("-----BEGIN").unwrap()..];
-    std::fs::write(dir.path().join("server.pem"), pem).unwrap();
+    assert!(
+        stderr.contains("warning: fetching the server's key over plain HTTP without --server-key"),
+        "{stderr}"
+    );
+    let (ok, show, kids) = crate::helpers::cli(dir.path(), &["jose", "show"]);
+    assert!(ok);
+    // stdout is the PEM alone, ready to pin; the key ids go to stderr.
+    assert!(show.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{show}");
+    assert!(show.ends_with("-----END PUBLIC KEY-----\n"), "{show}");
+    assert!(kids.starts_with("kid "), "{kids}");
+    std::fs::write(dir.path().join("server.pem"), &show).unwrap();
     let (ok, listed, stderr) = client(&["list_files", "--server-key", "server.pem"]);
     assert!(ok, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
     assert_eq!(listed["files"][0]["name"], "wireguard_wg0");
 }
 

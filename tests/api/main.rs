@@ -8,6 +8,7 @@ mod helpers;
 
 mod audit_trail;
 mod config_service;
+mod first_run;
 mod hardened_http;
 mod hostile_requests;
 mod key_lifecycle;

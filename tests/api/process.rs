@@ -15,7 +15,7 @@ fn get(address: &str, path: &str, key: &str) -> (u16, Value) {
     raw::request(address, "GET", path, &[("X-API-Key", key)], "")
 }
 
-mod raw {
+pub(crate) mod raw {
     //! A tiny blocking HTTP/1.1 client over std, so these tests need no second runtime.
     use serde_json::Value;
     use std::io::{Read, Write};
@@ -579,6 +579,18 @@ fn the_access_log_names_route_status_client_and_request_id_but_never_a_secret() 
         "",
     );
     assert_eq!(status, 404);
+    let admin = server.admin_key();
+    let (status, whoami) = raw::request(
+        &server.address,
+        "GET",
+        "/api/whoami",
+        &[
+            ("X-API-Key", admin.as_str()),
+            ("X-Request-Id", "access-test-4"),
+        ],
+        "",
+    );
+    assert_eq!(status, 200);
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(10)).success());
 
@@ -618,13 +630,25 @@ fn the_access_log_names_route_status_client_and_request_id_but_never_a_secret() 
         unmatched.contains("route=<unmatched> status=404"),
         "{unmatched}"
     );
+    assert!(unmatched.ends_with("key_id=- owner_id=-"), "{unmatched}");
+    // An authenticated request names the key by its public id and its owner, never the key.
+    let known = line("request_id=access-test-4");
+    assert!(
+        known.ends_with(&format!(
+            "key_id={} owner_id={}",
+            whoami["key_id"].as_str().unwrap(),
+            whoami["owner_id"].as_str().unwrap()
+        )),
+        "{known}"
+    );
     assert_eq!(
         logs.lines()
             .filter(|l| l.contains("portcullis::access"))
             .count(),
-        4
+        5
     );
     for secret in [
+        admin.as_str(),
         id.as_str(),
         token.as_str(),
         "body-secret-xyz",
@@ -910,4 +934,51 @@ fn writes_are_synced_to_disk_before_they_are_acknowledged() {
             .filter(|l| l.contains("sync"))
             .collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_plain_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs").join("p.log");
+    let admin = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &[
+            ("PORTCULLIS_LOGGING__LOG_FILE", log.to_str().unwrap()),
+            ("PORTCULLIS_LOGGING__FORMAT", "json"),
+            ("ADMIN_API_KEY", admin),
+        ],
+    );
+    let (status, _) = raw::request(
+        &server.address,
+        "GET",
+        "/api/whoami",
+        &[("X-API-Key", admin), ("X-Request-Id", "json-log-1")],
+        "",
+    );
+    assert_eq!(status, 200);
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let logs = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(!logs.contains(admin), "the key reached the log");
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let env = lines
+        .iter()
+        .find(|l| l["message"] == "accepting a key from the environment")
+        .unwrap_or_else(|| panic!("no environment line:\n{logs}"));
+    assert_eq!(env["variable"], "ADMIN_API_KEY");
+    let access = lines
+        .iter()
+        .find(|l| l["request_id"] == "json-log-1")
+        .unwrap_or_else(|| panic!("no access line:\n{logs}"));
+    assert_eq!(access["target"], "portcullis::access");
+    assert_eq!(access["route"], "/api/whoami");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["key_id"], "ADMIN_API_KEY");
 }

@@ -410,6 +410,12 @@ async fn an_unreachable_redis_fails_open_to_local_limits_and_says_so() {
         s.limits.redis_timeout = Duration::from_millis(200);
     })
     .await;
+    // True from the start: Redis was asked at start, before any limited request.
+    let health: Value = app.get("/healthz", None).await.json().await.unwrap();
+    assert_eq!(
+        health,
+        json!({"status": "ok", "redis": "unreachable", "rate_limits": "local"})
+    );
     let key = app
         .create_key(json!({"owner": "App 1", "role": "user", "rate": "2/min"}))
         .await;
@@ -442,6 +448,11 @@ async fn an_unreachable_redis_with_fail_closed_refuses_with_503() {
         s.limits.redis_failure = portcullis::config::RedisFailure::Closed;
     })
     .await;
+    let health: Value = app.get("/healthz", None).await.json().await.unwrap();
+    assert_eq!(
+        health,
+        json!({"status": "ok", "redis": "unreachable", "rate_limits": "unavailable"})
+    );
     let response = app.get("/api/whoami", Some(&app.admin_key)).await;
     assert_error(
         response,
@@ -570,4 +581,18 @@ async fn a_replayed_signature_is_refused_with_nonces_in_redis() {
         "nonce already used",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_redis_that_answers_is_reported_shared_from_the_start() {
+    let Some(url) = crate::backends::require_redis("a_redis_that_answers_is_reported_shared")
+    else {
+        return;
+    };
+    let app = spawn_app_with(|s| s.storage.redis_url = Some(url)).await;
+    let health: Value = app.get("/healthz", None).await.json().await.unwrap();
+    assert_eq!(
+        health,
+        json!({"status": "ok", "redis": "ok", "rate_limits": "shared"})
+    );
 }

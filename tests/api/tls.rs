@@ -456,9 +456,16 @@ fn a_key_that_does_not_match_the_certificate_stops_the_start() {
         )
     };
     let (stdout, stderr) = refused("cert.pem", &[]);
-    assert!(
-        stderr.contains("loading [server.tls] certificate"),
-        "{stderr}"
+    // Said once, naming both files and what to do.
+    assert_eq!(
+        stderr,
+        format!(
+            "portcullis: loading [server.tls] certificate: the key in {} does not belong to the \
+             certificate in {}: give the key the certificate was issued for (server.tls.key), or \
+             the certificate of this key (server.tls.cert)\n",
+            dir.path().join("key.pem").display(),
+            dir.path().join("cert.pem").display()
+        )
     );
     assert!(stdout.is_empty());
     // Both the flag and the section, and a missing file: refused with a clear message.

@@ -427,7 +427,9 @@ def run(base, clients, paths):
     refused = plain(send({"action": "list_files"}, iat=now + 600, exp=now + 660)[0])
     check("a token issued in the future (beyond 30 s) is 401", refused == expired, str(refused))
     refused = plain(send({"action": "list_files"}, iat=now, exp=now + 301)[0])
-    check("a token valid for more than 300 s is 401", refused == expired, str(refused))
+    too_long = (401, {"error": "Authentication required",
+                      "message": "token lives too long: exp - iat may be at most 300 s"}, "envelope.too_long")
+    check("a token valid for more than 300 s is 401, said to live too long", refused == too_long, str(refused))
     status, doc = call({"action": "list_files"}, iat=now, exp=now + 300)
     check("a token valid for exactly 300 s is accepted", status == 200 and doc.get("status") == 200, f"{status} {doc}")
     refused = plain(send({"action": "list_files"}, kid="not-a-server-key")[0])

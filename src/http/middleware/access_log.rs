@@ -2,8 +2,10 @@
 //! response is ready, on the `portcullis::access` target so it can be filtered or routed on
 //! its own. It holds the method, the matched route pattern (`/msg/{id}`: never the raw path,
 //! which holds message ids, nor the query string, which can hold secrets), the status, the
-//! latency to the response head, the client address and the request id. Never a body.
+//! latency to the response head, the client address, the request id, and for an
+//! authenticated request the key's public id and its owner's id (never the key). Never a body.
 
+use crate::auth::Principal;
 use crate::http::authn::client_ip;
 use crate::http::middleware::request_id::RequestId;
 use axum::extract::{MatchedPath, Request};
@@ -35,6 +37,7 @@ async fn logged(request: Request, next: Next) -> Response {
     let request_id = request.extensions().get::<RequestId>().cloned();
     let response = next.run(request).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let caller = response.extensions().get::<Caller>();
     tracing::info!(
         target: TARGET,
         method = %method,
@@ -43,9 +46,43 @@ async fn logged(request: Request, next: Next) -> Response {
         latency_ms = format_args!("{latency_ms:.3}"),
         client = %Client(client),
         request_id = %request_id.as_ref().map_or("", |r| r.0.as_str()),
+        key_id = %caller.map_or("-", |c| c.key_id.as_str()),
+        owner_id = %caller.map_or("-", |c| c.owner_id.as_str()),
         "request"
     );
     response
+}
+
+/// Who made an authenticated request, handed from the authorization layer (inside) to the
+/// access log (outside) on the response. Made only when access lines are written.
+#[derive(Clone)]
+pub struct Caller {
+    key_id: String,
+    owner_id: String,
+}
+
+impl Caller {
+    /// The caller of `principal`'s request, if an access line will be written.
+    pub fn of(principal: &Principal) -> Option<Self> {
+        tracing::enabled!(target: TARGET, tracing::Level::INFO).then(|| Self {
+            key_id: principal.key_id.clone(),
+            owner_id: principal.owner_id.clone(),
+        })
+    }
+}
+
+/// Attach the caller (when there is one) to the response, for the access line.
+pub trait AttachCaller {
+    /// Put it in `response`'s extensions.
+    fn attach(self, response: &mut Response);
+}
+
+impl AttachCaller for Option<Caller> {
+    fn attach(self, response: &mut Response) {
+        if let Some(caller) = self {
+            response.extensions_mut().insert(caller);
+        }
+    }
 }
 
 /// The client address, or `-` when unknown, printed without an allocation.

@@ -10,6 +10,7 @@ use crate::audit::{AuditEvent, Outcome};
 use crate::auth::Permission;
 use crate::http::authn::{Admitted, Authenticator, origin};
 use crate::http::error::ApiError;
+use crate::http::middleware::access_log::{AttachCaller, Caller};
 use crate::http::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -49,6 +50,7 @@ pub async fn authorize(
         Ok(admitted) => admitted,
         Err(denied) => return Ok(denied.into_response()),
     };
+    let caller = Caller::of(&principal);
     // The key's limit was counted before this check: a denied request spends it too.
     if !principal.may(guard.permission) {
         let (client, route) = origin(&request);
@@ -72,13 +74,16 @@ pub async fn authorize(
                     .with("role", principal.role.as_str()),
             )
             .await;
-        return Err(ApiError::Forbidden(guard.permission.required_role()));
+        let mut response = ApiError::Forbidden(guard.permission.required_role()).into_response();
+        caller.attach(&mut response);
+        return Ok(response);
     }
     request.extensions_mut().insert(principal);
     let mut response = next.run(request).await;
     if let Some(rate) = rate {
         rate.apply(&mut response);
     }
+    caller.attach(&mut response);
     Ok(response)
 }
 

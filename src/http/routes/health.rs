@@ -26,6 +26,9 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                     false
                 }
             };
+            // Redis too, so the answer below is what Redis says now, not what the last
+            // limited request found (there may have been none).
+            state.limiter.check_redis().await;
             state.health.remember(ok);
             ok
         }
@@ -38,8 +41,8 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                 StatusCode::OK,
                 Json(json!({
                     "status": "ok",
-                    "redis": redis,
-                    "rate_limits": if redis == "ok" { "shared" } else { "local" },
+                    "redis": redis.redis,
+                    "rate_limits": redis.rate_limits,
                 })),
             ),
         }

@@ -55,7 +55,7 @@ struct Created {
 
 fn created(state: &AppState, issued: IssuedKey, previous: Option<KeyView>) -> Response {
     let view = state.keys.present(&issued.record);
-    let location = HeaderValue::from_str(&format!("/api/keys/{}", view.id)).ok();
+    let location = HeaderValue::from_str(&format!("{}/api/keys/{}", state.mount, view.id)).ok();
     let body = Created {
         key: issued.token.expose().to_owned(),
         view,

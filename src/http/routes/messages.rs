@@ -23,12 +23,13 @@ use crate::secret::SecretString;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The route group of reads and deletes, for `[limits.groups]`.
@@ -39,6 +40,23 @@ const POST_GROUP: &str = "message_posts";
 /// Routes of this area.
 pub fn router(state: &AppState) -> Router<AppState> {
     let limit = || from_fn_with_state(PublicLimit::new(state, GROUP), limit_public);
+    Router::new()
+        .route("/", root(state))
+        .route("/msg/{id}", get(read).route_layer(limit()))
+        .route("/msg/{id}/delete", post(delete).route_layer(limit()))
+        .layer(from_fn_with_state(state.mount.clone(), allow_list))
+}
+
+/// The drop's root again at `at`: under a mount path, `nest` serves `/portcullis` but not
+/// `/portcullis/`, which is where people post.
+pub fn root_router(state: &AppState, at: &str) -> Router<AppState> {
+    Router::new()
+        .route(at, root(state))
+        .layer(from_fn_with_state(state.mount.clone(), allow_list))
+}
+
+/// `GET /` and `POST /`, with the posting rule.
+fn root(state: &AppState) -> axum::routing::MethodRouter<AppState> {
     let create = match state.messages.settings().posting {
         Posting::Open => post(create).route_layer(from_fn_with_state(
             PublicLimit::new(state, POST_GROUP),
@@ -49,11 +67,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             authorize,
         )),
     };
-    Router::new()
-        .route("/", get(describe).merge(create))
-        .route("/msg/{id}", get(read).route_layer(limit()))
-        .route("/msg/{id}/delete", post(delete).route_layer(limit()))
-        .layer(from_fn(allow_list))
+    get(describe).merge(create)
 }
 
 /// The seed's method allow list, per route.
@@ -66,11 +80,14 @@ fn allowed(route: &str) -> Option<&'static [Method]> {
     }
 }
 
-async fn allow_list(request: Request, next: Next) -> Response {
+async fn allow_list(State(mount): State<Arc<str>>, request: Request, next: Next) -> Response {
+    // Matched patterns carry the mount path (`/portcullis/msg/{id}`).
     let methods = request
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|route| allowed(route.as_str()));
+        .and_then(|route| route.as_str().strip_prefix(&*mount))
+        .map(|route| if route.is_empty() { "/" } else { route })
+        .and_then(allowed);
     match methods {
         Some(methods) if !methods.contains(request.method()) => {
             let allow = methods
@@ -94,9 +111,9 @@ async fn describe(State(state): State<AppState>) -> Response {
     Json(json!({
         "service": "portcullis message drop",
         "endpoints": {
-            "POST /": "store a message: {\"message\": \"…\", \"expires_in\": \"1h\", \"burn_after_reading\": true}",
-            "GET /msg/{id}": "read a message",
-            "POST /msg/{id}/delete": "delete a message: {\"delete_token\": \"…\"}",
+            format!("POST {}/", state.mount): "store a message: {\"message\": \"…\", \"expires_in\": \"1h\", \"burn_after_reading\": true}",
+            format!("GET {}/msg/{{id}}", state.mount): "read a message",
+            format!("POST {}/msg/{{id}}/delete", state.mount): "delete a message: {\"delete_token\": \"…\"}",
         },
         "posting": match settings.posting {
             Posting::Open => "open",
@@ -150,7 +167,7 @@ async fn create(
             burn_after_reading: body.burn_after_reading,
         })
         .await?;
-    let url = format!("/msg/{}", created.id);
+    let url = format!("{}/msg/{}", state.mount, created.id);
     let mut response = (
         StatusCode::CREATED,
         Json(json!({

@@ -4,6 +4,9 @@
 //! Every section denies unknown keys, so a typo in the file or the environment stops the
 //! process with an error that names the key instead of being silently ignored.
 
+mod describe;
+mod lists;
+
 use crate::limits::RateSpec;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -19,9 +22,10 @@ pub const ENV_PREFIX: &str = "PORTCULLIS_";
 /// Errors in loading or validating settings; each names the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file is missing, unreadable, not TOML, or holds an unknown key or a wrong type.
-    #[error("configuration error: {0}")]
-    Load(#[from] Box<figment::Error>),
+    /// The file is missing, unreadable, not TOML, or holds an unknown key or a wrong type:
+    /// one line per problem, each naming the file or variable, the key and the value.
+    #[error("{}", .0.join("\n"))]
+    Load(Vec<String>),
     /// A value parsed but makes no sense.
     #[error("invalid setting `{key}`: {reason}")]
     Invalid {
@@ -48,7 +52,10 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Config files the encrypted config service may touch, by name (seed 002).
     pub files: std::collections::BTreeMap<String, FileSettings>,
-    /// Clients of the encrypted config service, by name (the `iss` of their tokens).
+    /// Clients of the encrypted config service, by name (the `iss` of their tokens). Seed
+    /// 002's single-client form, `[client_keys] public_key = "…"`, is one client named
+    /// [`DEFAULT_CLIENT`] that may use every file.
+    #[serde(deserialize_with = "client_keys_in_either_form")]
     pub client_keys: std::collections::BTreeMap<String, ClientKeySettings>,
     /// The encrypted envelope: server keys and token rules.
     pub envelope: EnvelopeSettings,
@@ -168,6 +175,45 @@ fn default_keep_backups() -> usize {
     10
 }
 
+/// The client name (`iss`) of seed 002's single-client form, `[client_keys] public_key = …`.
+pub const DEFAULT_CLIENT: &str = "default";
+
+/// `[client_keys]` is either a table of named clients or, as in seed 002's `config.toml`,
+/// one client's own settings (`public_key`, optionally `files` and `actions`).
+fn client_keys_in_either_form<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, ClientKeySettings>, D::Error> {
+    use serde::de::Error;
+    let raw =
+        std::collections::BTreeMap::<String, figment::value::Value>::deserialize(deserializer)?;
+    let single = raw.get("public_key").is_some_and(|v| v.as_str().is_some());
+    let read = |name: &str, value: figment::value::Value| {
+        value.deserialize::<ClientKeySettings>().map_err(|err| {
+            let problems: Vec<String> = err
+                .into_iter()
+                .map(|mut e| {
+                    e.path.insert(0, name.to_owned());
+                    e.path.insert(0, "client_keys".to_owned());
+                    describe::problem(&e)
+                })
+                .collect();
+            D::Error::custom(problems.join("; "))
+        })
+    };
+    if single {
+        let all_files = !raw.contains_key("files");
+        let mut client = read(DEFAULT_CLIENT, figment::value::Value::from(raw))?;
+        client.all_files = all_files;
+        return Ok(std::collections::BTreeMap::from([(
+            DEFAULT_CLIENT.to_owned(),
+            client,
+        )]));
+    }
+    raw.into_iter()
+        .map(|(name, value)| Ok((name.clone(), read(&name, value)?)))
+        .collect()
+}
+
 /// One entry of `[client_keys.<name>]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,11 +221,15 @@ pub struct ClientKeySettings {
     /// The client's P-256 public key, PEM (`BEGIN PUBLIC KEY`), as `jose keygen` writes it.
     pub public_key: String,
     /// Names from `[files]` this client may use.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lists::one_or_many")]
     pub files: Vec<String>,
     /// Actions this client may use; all when unset.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lists::optional_one_or_many")]
     pub actions: Option<Vec<String>>,
+    /// Seed 002's single-client form without `files`: every `[files]` entry (filled in by
+    /// [`Settings::load`]).
+    #[serde(skip)]
+    pub all_files: bool,
 }
 
 /// `[envelope]`
@@ -228,15 +278,60 @@ pub struct ServerSettings {
     pub host: String,
     /// TCP port; 0 picks a free one (the chosen address is printed on stdout).
     pub port: u16,
-    /// Public URL of the server when behind a proxy, used in links it returns.
+    /// Public URL of the server (`https://api.example.com/portcullis`), or only its path
+    /// (`/portcullis`, seed 002's form). A path other than `/` mounts every route under it
+    /// (`/portcullis/api/whoami`) and prefixes the links the server returns; an `https://`
+    /// URL means TLS is terminated in front (cookies get `Secure`, responses HSTS).
     pub base_url: Option<String>,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     #[serde(with = "human_duration")]
     pub shutdown_grace: Duration,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    #[serde(deserialize_with = "lists::one_or_many")]
     pub trusted_proxies: Vec<String>,
     /// Serve HTTPS; plain HTTP when unset.
     pub tls: Option<TlsSettings>,
+}
+
+impl ServerSettings {
+    /// The path every route is mounted under, from `base_url`: `""` for the root, else
+    /// `/a/b` (no trailing slash).
+    pub fn mount_path(&self) -> Result<String, String> {
+        let Some(url) = self.base_url.as_deref() else {
+            return Ok(String::new());
+        };
+        let path = match url.split_once("://") {
+            Some((scheme, rest)) => {
+                if scheme != "http" && scheme != "https" {
+                    return Err(format!(
+                        "{url:?}: use an http:// or https:// URL, or a path such as \"/portcullis\""
+                    ));
+                }
+                rest.find('/').map_or("", |at| &rest[at..])
+            }
+            None if url.starts_with('/') => url,
+            None => {
+                return Err(format!(
+                    "{url:?}: use a URL such as \"https://api.example.com/portcullis\" or a path such as \"/portcullis\""
+                ));
+            }
+        };
+        let path = path.trim_end_matches('/');
+        let clean = path.split('/').skip(1).all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        });
+        if !clean || path.contains(['?', '#']) {
+            return Err(format!(
+                "{url:?}: the path may hold only letters, digits, `-`, `.`, `_` and `~` between slashes"
+            ));
+        }
+        Ok(path.to_owned())
+    }
 }
 
 impl Default for ServerSettings {
@@ -360,10 +455,12 @@ pub struct AuthSettings {
     #[serde(with = "human_duration")]
     pub signature_window: Duration,
     /// Route groups (`identity`, `keys`, `sessions`, `audit`) that require a signed request.
+    #[serde(deserialize_with = "lists::one_or_many")]
     pub signed_groups: Vec<String>,
     /// Schemes that satisfy `signed_groups`: `rfc9421` and `token_hash`. Leave out
     /// `token_hash` where a replayed or re-targeted request would matter: it binds neither
     /// method nor URI, and can be replayed within the signature window.
+    #[serde(deserialize_with = "lists::one_or_many")]
     pub signature_schemes: Vec<SignatureScheme>,
     /// Nonces remembered at most (replay protection for signed requests without Redis).
     pub replay_cache_capacity: usize,
@@ -550,8 +647,28 @@ impl Settings {
                 .filter(|key| key.as_str().contains("__"))
                 .split("__"),
         );
-        let settings: Settings = figment.extract().map_err(Box::new)?;
-        settings.validate()?;
+        let mut settings: Settings = figment
+            .extract()
+            .map_err(|err| ConfigError::Load(describe::describe(err)))?;
+        settings.validate().map_err(|err| match err {
+            // Say where the value came from, as the type errors do.
+            ConfigError::Invalid { key, reason } => {
+                let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+                let place = match describe::origin(figment.find_metadata(key), &path) {
+                    describe::Origin::File(file) => format!(" in {file}"),
+                    describe::Origin::Env(var) => format!(" in the environment ({var})"),
+                    describe::Origin::Other => String::new(),
+                };
+                ConfigError::Load(vec![format!(
+                    "configuration error{place}: `{key}`: {reason}"
+                )])
+            }
+            other => other,
+        })?;
+        let every_file: Vec<String> = settings.files.keys().cloned().collect();
+        for client in settings.client_keys.values_mut().filter(|c| c.all_files) {
+            client.files = every_file.clone();
+        }
         Ok(settings)
     }
 
@@ -564,10 +681,16 @@ impl Settings {
                 reason: format!("`{}` is not an IP address", self.server.host),
             });
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.logging.level).is_err() {
+        if let Err(reason) = self.server.mount_path() {
+            return Err(ConfigError::Invalid {
+                key: "server.base_url",
+                reason,
+            });
+        }
+        if let Err(reason) = check_log_level(&self.logging.level) {
             return Err(ConfigError::Invalid {
                 key: "logging.level",
-                reason: format!("`{}` is not a valid log filter", self.logging.level),
+                reason,
             });
         }
         let url = self.storage.database_url();
@@ -764,6 +887,39 @@ impl Settings {
     }
 }
 
+/// The levels a log filter may name.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// A log filter is a level (`info`) or directives (`portcullis=debug,info`). `tracing`
+/// reads a bare unknown word such as `verbose` as a target name with no level, which turns
+/// every other log line off without a word; so each bare word and each `target=level` must
+/// name a level here.
+fn check_log_level(filter: &str) -> Result<(), String> {
+    let levels = LOG_LEVELS.join(", ");
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = match directive.rsplit_once('=') {
+            Some((_, level)) => level,
+            None => directive,
+        };
+        if !LOG_LEVELS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(level.trim()))
+        {
+            return Err(format!(
+                "{filter:?}: `{level}` is not a log level; use one of {levels}, \
+                 or directives such as \"info,portcullis::access=warn\""
+            ));
+        }
+    }
+    if filter.trim().is_empty() {
+        return Err(format!("the log level is empty; use one of {levels}"));
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map(|_| ())
+        .map_err(|err| format!("{filter:?} is not a valid log filter: {err}"))
+}
+
 /// Durations are written as humans write them in config files: `"30s"`, `"5m"`, `"90d"`.
 pub mod human_duration {
     use super::*;
@@ -776,7 +932,11 @@ pub mod human_duration {
     /// Parse `"30s"`, `"1h 30m"`, `"90d"`.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+        humantime::parse_duration(&text).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration; write e.g. \"30s\", \"5m\", \"1h 30m\" or \"90d\""
+            ))
+        })
     }
 }
 
@@ -803,6 +963,77 @@ mod tests {
         std::fs::write(&path, "[server]\nprot = 9000\n").unwrap();
         let err = Settings::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn base_url_gives_the_mount_path() {
+        let mount = |url: Option<&str>| {
+            let mut settings = Settings::default();
+            settings.server.base_url = url.map(str::to_owned);
+            settings.server.mount_path()
+        };
+        assert_eq!(mount(None).unwrap(), "");
+        assert_eq!(mount(Some("/")).unwrap(), "");
+        assert_eq!(mount(Some("https://api.example.com")).unwrap(), "");
+        assert_eq!(mount(Some("https://api.example.com/")).unwrap(), "");
+        assert_eq!(mount(Some("/portcullis/")).unwrap(), "/portcullis");
+        assert_eq!(mount(Some("http://h:8080/a/b")).unwrap(), "/a/b");
+        for bad in [
+            "portcullis",
+            "/a//b",
+            "/a/../b",
+            "/a b",
+            "ftp://h/x",
+            "/a?x",
+        ] {
+            assert!(mount(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seed_002s_single_client_form_is_one_client_with_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "[files]\nwg0 = { path = \"/etc/wireguard/wg0.conf\" }\nnotes = { path = \"/srv/n.txt\" }\n\
+             [client_keys]\npublic_key = \"\"\"\nPEM\n\"\"\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        let client = &settings.client_keys[DEFAULT_CLIENT];
+        assert_eq!(settings.client_keys.len(), 1);
+        assert_eq!(client.public_key.trim(), "PEM");
+        assert_eq!(client.files, ["notes", "wg0"]);
+        assert_eq!(client.actions, None);
+        // With `files`, only those.
+        std::fs::write(
+            &path,
+            "[files]\nwg0 = { path = \"/etc/wireguard/wg0.conf\" }\nnotes = { path = \"/srv/n.txt\" }\n\
+             [client_keys]\npublic_key = \"PEM\"\nfiles = \"wg0\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.client_keys[DEFAULT_CLIENT].files, ["wg0"]);
+    }
+
+    #[test]
+    fn unknown_log_levels_are_refused_with_the_valid_list() {
+        for good in [
+            "info",
+            "WARN",
+            "info,portcullis::access=warn",
+            "portcullis=debug,off",
+        ] {
+            check_log_level(good).unwrap();
+        }
+        for bad in ["verbose", "info,portcullis=loud", "", "portcullis"] {
+            let err = check_log_level(bad).unwrap_err();
+            assert!(
+                err.contains("off, error, warn, info, debug, trace"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]
