@@ -55,7 +55,7 @@ struct ConfigArgs {
     key: PathBuf,
     /// The server's public key (PEM, from `portcullis jose show`) to pin; without it the
     /// key set is fetched from the server (trust on first use: prefer pinning over plain HTTP).
-    #[arg(long)]
+    #[arg(long, env = "PORTCULLIS_SERVER_KEY")]
     server_key: Option<PathBuf>,
     /// Key management algorithm of the token.
     #[arg(long, value_enum, default_value = "ECDH-ES+A256KW")]

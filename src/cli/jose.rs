@@ -32,6 +32,12 @@ enum Verb {
         /// Directory to write the two files to.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Names from `[files]` to put in the printed table (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',')]
+        files: Vec<String>,
+        /// Actions to put in the printed table (default: all eight).
+        #[arg(long, value_delimiter = ',')]
+        actions: Vec<String>,
     },
     /// Register a client that already has a key pair: check its public key (PEM) and print
     /// the `[client_keys.<name>]` table to add to the server's config.
@@ -65,7 +71,12 @@ pub fn run(settings: Settings, args: JoseArgs) -> anyhow::Result<()> {
     let configured = settings.envelope.private_key.is_some();
     let json = args.json;
     match args.verb {
-        Verb::Keygen { name, dir } => keygen(&name, &dir, json),
+        Verb::Keygen {
+            name,
+            dir,
+            files,
+            actions,
+        } => keygen(&name, &dir, &files, &actions, json),
         Verb::ImportClient {
             name,
             public_key,
@@ -145,6 +156,19 @@ pub fn run(settings: Settings, args: JoseArgs) -> anyhow::Result<()> {
     }
 }
 
+fn check_actions(actions: &[String]) -> anyhow::Result<()> {
+    if let Some(action) = actions
+        .iter()
+        .find(|a| !crate::configfiles::ACTIONS.contains(&a.as_str()))
+    {
+        anyhow::bail!(
+            "unknown action `{action}`; the actions are {}",
+            crate::configfiles::ACTIONS.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The `[client_keys.<name>]` table for a client's public key.
 fn client_table(name: &str, public_pem: &str, files: &[String], actions: &[String]) -> String {
     let list = |items: &[String]| {
@@ -211,7 +235,14 @@ fn import_client(
     Ok(())
 }
 
-fn keygen(name: &str, dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
+fn keygen(
+    name: &str,
+    dir: &std::path::Path,
+    files: &[String],
+    actions: &[String],
+    json: bool,
+) -> anyhow::Result<()> {
+    check_actions(actions)?;
     anyhow::ensure!(
         crate::configfiles::valid_name(name),
         "a client name is letters, digits, `_`, `-` and `.`"
@@ -236,7 +267,7 @@ fn keygen(name: &str, dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
         private.display(),
         public.display()
     );
-    let table = client_table(name, &public_pem, &[], &[]);
+    let table = client_table(name, &public_pem, files, actions);
     if json {
         outln!(
             "{}",

@@ -1,5 +1,5 @@
 //! Backups of one managed file: `<data_dir>/backups/<name>/<id>.bak`, mode 0700 directory,
-//! each backup with the file's own mode (WireGuard configs hold private keys). Ids are
+//! each backup 0600 at most (WireGuard configs hold private keys). Ids are
 //! `<UTC time, µs>-<random>`, so they sort by age and a client can only name one that
 //! [`Backups::list`] shows: ids are checked character by character and never carry a path.
 
@@ -61,7 +61,8 @@ impl Backups {
             .mode(0o600)
             .open(&path)?;
         file.write_all(contents)?;
-        file.set_permissions(fs::Permissions::from_mode(mode & 0o666))?;
+        // Never more open than the data directory it lives in (checked at every start).
+        file.set_permissions(fs::Permissions::from_mode(mode & 0o600))?;
         file.sync_all()?;
         durable::sync_dir(&self.dir)?;
         self.prune()?;

@@ -83,9 +83,9 @@ pub fn ensure(data_dir: &Path, extra_host: Option<IpAddr>) -> Result<DevCertific
     let key_pem = zeroize::Zeroizing::new(leaf_key.serialize_pem());
     crate::durable::replace_with_mode(&files.key, key_pem.as_bytes(), Some(0o600))
         .map_err(|e| failed(&e))?;
-    crate::durable::replace_with_mode(&files.ca, issuer.pem().as_bytes(), Some(0o644))
+    crate::durable::replace_with_mode(&files.ca, issuer.pem().as_bytes(), Some(0o600))
         .map_err(|e| failed(&e))?;
-    crate::durable::replace_with_mode(&files.cert, leaf_cert.pem().as_bytes(), Some(0o644))
+    crate::durable::replace_with_mode(&files.cert, leaf_cert.pem().as_bytes(), Some(0o600))
         .map_err(|e| failed(&e))?;
     files.created = true;
     Ok(files)
