@@ -33,6 +33,9 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
     // files) so that a logrotate or certificate-renewal hook firing during start-up does
     // not kill the server; once claimed, tokio keeps it for the life of the process.
     let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    // SIGTERM and SIGINT likewise, so a stop sent as soon as the server is up (or during
+    // start-up) is a graceful one.
+    let shutdown = shutdown_signal()?;
     if let Some(host) = args.host {
         settings.server.host = host;
     }
@@ -71,7 +74,7 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
     tracing::info!(%address, "listening");
     // One machine-readable line on stdout, so scripts (and tests) using port 0 find the server.
     outln!("portcullis listening on {scheme}://{address}");
-    app.run(shutdown_signal()).await
+    app.run(shutdown).await
 }
 
 /// Said loudly, on stderr and in the log: this certificate must not reach production.

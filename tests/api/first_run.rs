@@ -518,3 +518,45 @@ fn a_base_url_that_is_not_a_url_or_a_path_stops_the_start() {
          \"portcullis\": use a URL such as \"https://api.example.com/portcullis\" or a path such as \"/portcullis\"\n"
     );
 }
+
+#[test]
+fn a_redis_that_does_not_answer_is_said_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let log = logs.join("p.log");
+    for (failure, said) in [
+        (
+            "open",
+            "REDIS DOES NOT ANSWER: rate limits, quotas and nonces are this node's own until it does",
+        ),
+        (
+            "closed",
+            "REDIS DOES NOT ANSWER: limited requests get 503 until it does",
+        ),
+    ] {
+        let mut server = ServerProcess::start(
+            dir.path(),
+            &[
+                (
+                    "PORTCULLIS_STORAGE__REDIS_URL",
+                    "redis://:hunter2@127.0.0.1:1",
+                ),
+                ("PORTCULLIS_LIMITS__REDIS_FAILURE", failure),
+                ("PORTCULLIS_LOGGING__LOG_FILE", log.to_str().unwrap()),
+            ],
+        );
+        // Said before the server listens: the log holds it once the address is known.
+        let text = all_text_under(&logs);
+        assert!(text.contains(said), "{failure}: {text}");
+        assert!(text.contains("redis=redis://:***@127.0.0.1:1"), "{text}");
+        assert!(
+            !text.contains("hunter2"),
+            "the Redis password reached the log"
+        );
+        assert!(!text.contains("rate limits shared through redis"), "{text}");
+        server.signal("TERM");
+        let status = server.wait(std::time::Duration::from_secs(10));
+        assert!(status.success(), "{failure}: {status:?}");
+        std::fs::remove_dir_all(&logs).unwrap();
+    }
+}
