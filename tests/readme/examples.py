@@ -11,8 +11,8 @@ A block runs unless the line before its fence is `<!-- readme: not run (why) -->
 block fails when any command in it fails (an ERR trap records it; `until`/`if` conditions do
 not count). Python blocks run with `python3` in the same shell, so they see its exported
 variables. A comment line in a shell block that shows a JSON object (`# {"owner":…}`) is a
-promise about the output: some line the block printed must be a JSON object with exactly
-those keys.
+promise about the output: some object the block printed must have exactly those keys, and
+be exactly that object when the comment holds no placeholder (…) and no number.
 
 Usage: python3 tests/readme/examples.py [README.md]   (exit 1 and the failing block on error)
 """
@@ -81,7 +81,7 @@ def json_keys(text):
 
 
 def output_objects(text):
-    """Key sets of the JSON objects printed (curl adds no newline, so they may touch)."""
+    """The JSON objects printed (curl adds no newline, so they may touch)."""
     decoder, objects, at = json.JSONDecoder(), [], 0
     while True:
         at = text.find("{", at)
@@ -93,8 +93,19 @@ def output_objects(text):
             at += 1
             continue
         if isinstance(value, dict):
-            objects.append(frozenset(value))
+            objects.append(value)
         at = end
+
+
+def exact_promise(shown):
+    """A promise with no placeholder (…) and no number (times, counts) is the exact object."""
+    if "…" in shown or any(c.isdigit() for c in shown):
+        return None
+    try:
+        value = json.loads(shown)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def promises(code):
@@ -186,7 +197,13 @@ def main():
             if lang == "sh":
                 objects = output_objects(printed)
                 for shown, keys in promises(code):
-                    if keys and keys not in objects:
+                    exact = exact_promise(shown)
+                    if exact is not None and exact not in objects:
+                        failed = (line, lang, code,
+                                  f"the comment promises exactly {shown}\nbut no line printed is that object"
+                                  f"\n--- stdout\n{printed}")
+                        break
+                    if keys and keys not in [frozenset(o) for o in objects]:
                         failed = (line, lang, code,
                                   f"the comment promises {shown}\nbut no line printed has exactly the keys "
                                   f"{sorted(keys)}\n--- stdout\n{printed}")
