@@ -46,3 +46,5 @@ pub mod store;
 pub mod telemetry;
 /// TLS: the one crypto provider, certificates that reload on SIGHUP, development certificates.
 pub mod tls;
+/// Background jobs: named periodic workers that stop between steps.
+pub mod workers;

@@ -21,6 +21,9 @@ use crate::messages::Messages;
 use crate::secret::SecretKey;
 use crate::store::{self, MessageStore, OwnerKind, RedisMessages};
 use crate::tls::ReloadingCert;
+use crate::workers::{
+    EnvelopeKeyReload, KeyRefresh, LastUsedFlush, MessagePurge, RefusalFlush, Workers,
+};
 use anyhow::Context;
 use std::future::Future;
 use std::io::Write;
@@ -304,16 +307,19 @@ impl Application {
             audit_writer,
             certificate,
         } = self;
-        let mut background = spawn_background(&state, &settings);
+        let mut workers = start_workers(&state, &settings);
         let acceptor = match certificate {
             Some(certificate) => {
-                background.push(spawn_certificate_reloader(Arc::clone(&certificate)));
+                workers.adopt(
+                    "certificate reload",
+                    spawn_certificate_reloader(Arc::clone(&certificate)),
+                );
                 Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
                     certificate,
                 )?))
             }
             None => {
-                background.push(spawn_certificate_reloader_noop());
+                workers.adopt("SIGHUP without TLS", spawn_certificate_reloader_noop());
                 None
             }
         };
@@ -330,9 +336,8 @@ impl Application {
             state.proxies.clone(),
         );
         server::serve(listener, acceptor, app, limits, per_address, shutdown).await;
-        for task in background {
-            task.abort();
-        }
+        // Each worker finishes the step it is in; the final flushes below then run alone.
+        workers.stop(WORKER_GRACE).await;
         if let Err(err) = state.verifier.flush_last_used().await {
             tracing::warn!(error = %err, "could not record last-used times at shutdown");
         }
@@ -352,71 +357,23 @@ impl Application {
 }
 
 /// Periodic work: pick up key changes made elsewhere; write last-used times.
-fn spawn_background(state: &AppState, settings: &Settings) -> Vec<tokio::task::JoinHandle<()>> {
-    let refresh = {
-        let verifier = Arc::clone(&state.verifier);
-        let every = settings.auth.refresh_interval;
-        tokio::spawn(async move {
-            let mut revision = match verifier.refresh(i64::MAX).await {
-                Ok(current) => current,
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot read key revision");
-                    0
-                }
-            };
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                ticker.tick().await;
-                match verifier.refresh(revision).await {
-                    Ok(current) => revision = current,
-                    Err(err) => tracing::warn!(error = %err, "cannot check for key changes"),
-                }
-            }
-        })
-    };
-    let flush = {
-        let verifier = Arc::clone(&state.verifier);
-        let every = settings.auth.last_used_flush;
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                ticker.tick().await;
-                if let Err(err) = verifier.flush_last_used().await {
-                    tracing::warn!(error = %err, "cannot record last-used times");
-                }
-            }
-        })
-    };
-    let keys = {
-        let envelope = Arc::clone(&state.envelope);
-        let every = settings.envelope.key_reload_interval;
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                ticker.tick().await;
-                let envelope = Arc::clone(&envelope);
-                // Reading key files blocks; a slow disk must not stall request workers.
-                let _ = tokio::task::spawn_blocking(move || envelope.reload_keys()).await;
-            }
-        })
-    };
-    let refusals = {
-        let audit = state.audit.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                ticker.tick().await;
-                audit.flush_refusals().await;
-            }
-        })
-    };
-    vec![
-        refresh,
-        flush,
-        keys,
-        refusals,
-        state.messages.spawn_purger(),
-    ]
+fn start_workers(state: &AppState, settings: &Settings) -> Workers {
+    let mut workers = Workers::new();
+    workers.spawn(Arc::new(KeyRefresh::new(
+        Arc::clone(&state.verifier),
+        settings.auth.refresh_interval,
+    )));
+    workers.spawn(Arc::new(LastUsedFlush::new(
+        Arc::clone(&state.verifier),
+        settings.auth.last_used_flush,
+    )));
+    workers.spawn(Arc::new(EnvelopeKeyReload::new(
+        Arc::clone(&state.envelope),
+        settings.envelope.key_reload_interval,
+    )));
+    workers.spawn(Arc::new(RefusalFlush::new(state.audit.clone())));
+    workers.spawn(Arc::new(MessagePurge::new(state.messages.clone())));
+    workers
 }
 
 /// SIGHUP: read the certificate files again. New connections get the new certificate;
@@ -546,6 +503,9 @@ fn tighten_private_files(settings: &Settings) {
         }
     }
 }
+
+/// How long shutdown waits for background workers to finish their current step.
+const WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Ask Redis at start and say plainly what that means, so neither the log nor `/healthz`
 /// claims shared limits that no request has tried yet.

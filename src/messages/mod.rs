@@ -223,24 +223,6 @@ impl Messages {
     pub async fn purge_expired(&self) -> Result<u64, MessageError> {
         Ok(self.store.purge_expired(self.clock.unix()).await?)
     }
-
-    /// Purge expired messages every `purge_interval` until the process ends (on Redis, which
-    /// expires messages itself, this keeps the live count true).
-    pub fn spawn_purger(&self) -> tokio::task::JoinHandle<()> {
-        let service = self.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(service.settings.purge_interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                match service.purge_expired().await {
-                    Ok(0) => {}
-                    Ok(count) => tracing::debug!(count, "purged expired messages"),
-                    Err(err) => tracing::warn!(error = %err, "purging expired messages failed"),
-                }
-            }
-        })
-    }
 }
 
 /// The id named by `text` and its lookup key. Text that is no id gets a random stand-in, so
