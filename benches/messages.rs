@@ -13,8 +13,8 @@
 
 use portcullis::clock::SystemClock;
 use portcullis::config::MessageSettings;
-use portcullis::messages::{Messages, NewMessage};
 use portcullis::secret::SecretString;
+use portcullis::services::messages::{Messages, NewMessage};
 use portcullis::store::{MessageStore, RedisMessages, SqliteStore, Store};
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,7 +8,6 @@ use crate::auth::{EnvKeys, KeyManager, KeyVerifier, SessionKey, SessionManager, 
 use crate::clock::Clock;
 use crate::config::RedisFailure;
 use crate::config::Settings;
-use crate::configfiles::{ACTIONS, ConfigFiles};
 use crate::http::authn::{Authenticator, AuthnPolicy, RatePolicy};
 use crate::http::middleware::client_ip::{Cidr, TrustedProxies};
 use crate::http::router;
@@ -17,8 +16,9 @@ use crate::http::state::{AppState, HealthCache, Shared};
 use crate::jose::keyring::LiveKeyring;
 use crate::jose::{Keyring, ServerKey};
 use crate::limits::Limiter;
-use crate::messages::Messages;
 use crate::secret::SecretKey;
+use crate::services::configfiles::{ACTIONS, ConfigFiles};
+use crate::services::messages::Messages;
 use crate::store::{self, MessageStore, OwnerKind, RedisMessages};
 use crate::tls::ReloadingCert;
 use crate::workers::{

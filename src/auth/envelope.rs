@@ -86,20 +86,6 @@ pub enum EnvelopeError {
 }
 
 impl EnvelopeError {
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::Malformed(_) => 400,
-            Self::Missing
-            | Self::Undecryptable
-            | Self::Expired
-            | Self::TooLong { .. }
-            | Self::Replayed => 401,
-            Self::Signature => 403,
-            Self::Unavailable => 503,
-        }
-    }
-
     /// A stable name for logs and the audit trail: bounded, never a value the client chose.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -111,20 +97,6 @@ impl EnvelopeError {
             Self::Replayed => "replayed",
             Self::Signature => "signature",
             Self::Unavailable => "unavailable",
-        }
-    }
-
-    /// The short `error` field of the plain JSON body.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Malformed(_) => "Bad request",
-            Self::Missing
-            | Self::Undecryptable
-            | Self::Expired
-            | Self::TooLong { .. }
-            | Self::Replayed => "Authentication required",
-            Self::Signature => "Signature validation failed",
-            Self::Unavailable => "Service unavailable",
         }
     }
 }

@@ -159,11 +159,11 @@ pub fn run(settings: Settings, args: JoseArgs) -> anyhow::Result<()> {
 fn check_actions(actions: &[String]) -> anyhow::Result<()> {
     if let Some(action) = actions
         .iter()
-        .find(|a| !crate::configfiles::ACTIONS.contains(&a.as_str()))
+        .find(|a| !crate::services::configfiles::ACTIONS.contains(&a.as_str()))
     {
         anyhow::bail!(
             "unknown action `{action}`; the actions are {}",
-            crate::configfiles::ACTIONS.join(", ")
+            crate::services::configfiles::ACTIONS.join(", ")
         );
     }
     Ok(())
@@ -198,7 +198,7 @@ fn import_client(
     json: bool,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
-        crate::configfiles::valid_name(name),
+        crate::services::configfiles::valid_name(name),
         "a client name is letters, digits, `_`, `-` and `.`"
     );
     anyhow::ensure!(
@@ -214,11 +214,11 @@ fn import_client(
     }
     if let Some(action) = actions
         .iter()
-        .find(|a| !crate::configfiles::ACTIONS.contains(&a.as_str()))
+        .find(|a| !crate::services::configfiles::ACTIONS.contains(&a.as_str()))
     {
         anyhow::bail!(
             "unknown action `{action}`; the actions are {}",
-            crate::configfiles::ACTIONS.join(", ")
+            crate::services::configfiles::ACTIONS.join(", ")
         );
     }
     // Printed in the canonical form, whatever the input's line endings or comments.
@@ -244,7 +244,7 @@ fn keygen(
 ) -> anyhow::Result<()> {
     check_actions(actions)?;
     anyhow::ensure!(
-        crate::configfiles::valid_name(name),
+        crate::services::configfiles::valid_name(name),
         "a client name is letters, digits, `_`, `-` and `.`"
     );
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

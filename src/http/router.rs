@@ -34,15 +34,18 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
         .merge(routes::login::router(&state))
         .merge(routes::sessions::router(&state))
         .merge(routes::audit::router(&state))
-        .merge(routes::config::router(&state))
-        .merge(routes::messages::router(&state))
+        .merge(crate::services::configfiles::routes::router(&state))
+        .merge(crate::services::messages::routes::router(&state))
         .fallback(not_found);
     // Under `server.base_url`'s path when it has one; anything outside it is unknown.
     let routes = match &*mount {
         "" => routes,
         path => Router::new()
             .nest(path, routes)
-            .merge(routes::messages::root_router(&state, &format!("{path}/")))
+            .merge(crate::services::messages::routes::root_router(
+                &state,
+                &format!("{path}/"),
+            ))
             .fallback(not_found),
     };
     routes

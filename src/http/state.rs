@@ -4,10 +4,10 @@ use crate::audit::AuditLog;
 use crate::auth::envelope::EnvelopeVerifier;
 use crate::auth::{KeyManager, KeyVerifier, SessionManager};
 use crate::clock::Clock;
-use crate::configfiles::ConfigFiles;
 use crate::http::authn::Authenticator;
 use crate::http::middleware::client_ip::TrustedProxies;
 use crate::limits::Limiter;
+use crate::services::configfiles::ConfigFiles;
 use crate::store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -61,7 +61,7 @@ pub struct Shared {
     /// The config-file service.
     pub configfiles: ConfigFiles,
     /// The message drop.
-    pub messages: crate::messages::Messages,
+    pub messages: crate::services::messages::Messages,
     /// The path every route is mounted under (`server.base_url`): `""` or `/a/b`. Links
     /// the server returns start with it.
     pub mount: Arc<str>,

@@ -3,7 +3,7 @@
 //! same contract, and the same integration suite runs against both.
 //!
 //! The store never sees a message id or a plaintext body: rows are keyed by a hash of the id
-//! and hold a sealed body (see `crate::messages`).
+//! and hold a sealed body (see `crate::services::messages`).
 
 use super::StoreError;
 use async_trait::async_trait;

@@ -4,7 +4,7 @@ use super::Worker;
 use crate::audit::AuditLog;
 use crate::auth::KeyVerifier;
 use crate::auth::envelope::EnvelopeVerifier;
-use crate::messages::Messages;
+use crate::services::messages::Messages;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;

@@ -1,10 +1,9 @@
-//! The route table: each area exposes `router()`, merged in `http::router`.
+//! The security layer's own routes: each area exposes `router()`, merged in `http::router`
+//! with the services' routes (`services/*/routes.rs`).
 
 pub mod audit;
-pub mod config;
 pub mod health;
 pub mod keys;
 pub mod login;
-pub mod messages;
 pub mod sessions;
 pub mod whoami;

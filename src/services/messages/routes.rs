@@ -18,8 +18,8 @@ use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::middleware::authorize::{Guard, PublicLimit, authorize, limit_public};
 use crate::http::state::AppState;
-use crate::messages::{MessageError, NewMessage};
 use crate::secret::SecretString;
+use crate::services::messages::NewMessage;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -229,22 +229,4 @@ async fn delete(
         .delete(&id, body.delete_token.expose())
         .await?;
     Ok(Json(json!({ "deleted": true })).into_response())
-}
-
-impl From<MessageError> for ApiError {
-    fn from(err: MessageError) -> Self {
-        match err {
-            MessageError::Invalid(message) => ApiError::BadRequest(message),
-            MessageError::TooLarge { limit } => {
-                ApiError::TooLarge(format!("The message exceeds {limit} bytes"))
-            }
-            MessageError::NotFound => ApiError::NotFound,
-            MessageError::Full => ApiError::StorageFull,
-            MessageError::Random(err) => ApiError::Internal(format!("random generator: {err}")),
-            MessageError::Corrupt(lookup) => {
-                ApiError::Internal(format!("stored message {lookup} does not decrypt"))
-            }
-            MessageError::Store(err) => err.into(),
-        }
-    }
 }

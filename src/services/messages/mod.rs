@@ -8,6 +8,10 @@
 //! it, and the store ([`MessageStore`]) owns atomicity.
 
 mod id;
+/// The HTTP face of the message drop: the only file here that knows axum.
+pub mod routes;
+/// `[messages]`.
+pub mod settings;
 
 pub use id::MessageId;
 

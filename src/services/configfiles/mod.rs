@@ -8,6 +8,10 @@
 pub mod backups;
 pub mod format;
 pub mod ini;
+/// The HTTP face of the service, `POST /api/config`: the only file here that knows axum.
+pub mod routes;
+/// `[files]`.
+pub mod settings;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, FileSettings};
@@ -201,32 +205,6 @@ pub enum ConfigFileError {
         /// The cause.
         source: std::io::Error,
     },
-}
-
-impl ConfigFileError {
-    /// The HTTP status for this error.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::UnknownFile(_) | Self::Missing(_) | Self::NotFound(_) => 404,
-            Self::Stale { .. } => 409,
-            Self::Invalid(_) => 400,
-            Self::TooLarge(_) => 413,
-            Self::Io { .. } => 500,
-        }
-    }
-
-    /// Stable short code for the body's `error` field.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::UnknownFile(_) => "Unknown file",
-            Self::Missing(_) => "File missing",
-            Self::NotFound(_) => "Not found",
-            Self::Stale { .. } => "Version conflict",
-            Self::Invalid(_) => "Bad request",
-            Self::TooLarge(_) => "Payload too large",
-            Self::Io { .. } => "Internal server error",
-        }
-    }
 }
 
 impl From<FormatError> for ConfigFileError {
@@ -634,13 +612,4 @@ fn selector(
         (None, Some(m)) => Ok(Selector::Where(m.into_iter().collect())),
         (None, None) => Ok(Selector::Only),
     }
-}
-
-/// The response fields for an error inside the envelope.
-pub fn error_fields(err: &ConfigFileError) -> (u16, &'static str, String) {
-    let message = match err {
-        ConfigFileError::Io { .. } => "An unexpected error occurred".to_owned(),
-        other => other.to_string(),
-    };
-    (err.status(), err.code(), message)
 }

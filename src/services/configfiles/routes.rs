@@ -8,11 +8,11 @@
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::envelope::Opened;
 use crate::auth::keys::rfc3339;
-use crate::configfiles::{self, Request as ConfigRequest};
 use crate::http::authn::{body_bytes, origin};
 use crate::http::error::ApiError;
 use crate::http::middleware::authorize::{PublicLimit, limit_public};
 use crate::http::state::AppState;
+use crate::services::configfiles::{self, Request as ConfigRequest};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
@@ -189,7 +189,7 @@ async fn handle(state: &AppState, opened: &Opened, body: &[u8]) -> (Sealed, Opti
         // and 403 when it exists: the client's own configuration lists what exists anyway.
         if !state.configfiles.contains(name) {
             let err = configfiles::ConfigFileError::UnknownFile(name.clone());
-            let (status, code, message) = configfiles::error_fields(&err);
+            let (status, code, message) = crate::http::error::sealed_config_error(&err);
             return (Sealed::error(status, code, message), Some(attempt));
         }
         if !client.may_use_file(name) {
@@ -214,7 +214,7 @@ async fn handle(state: &AppState, opened: &Opened, body: &[u8]) -> (Sealed, Opti
             if let configfiles::ConfigFileError::Io { .. } = err {
                 tracing::error!(error = %err, client = %client.name, action, "config service failed");
             }
-            let (status, code, message) = configfiles::error_fields(&err);
+            let (status, code, message) = crate::http::error::sealed_config_error(&err);
             let mut sealed = Sealed::error(status, code, message);
             if let configfiles::ConfigFileError::Stale { current, .. } = &err {
                 sealed

@@ -1,0 +1,7 @@
+//! The services built on the security layer, one folder each: its logic, its settings, and
+//! its `routes.rs` — the only file of a service that knows HTTP (axum, `crate::http`).
+
+/// The encrypted config-file service (seed 002).
+pub mod configfiles;
+/// The message drop (seed 004).
+pub mod messages;
