@@ -1,5 +1,8 @@
 //! Build the application from settings, and run it until a shutdown signal.
 
+mod checks;
+mod data_dir;
+
 use crate::audit::{AuditEvent, AuditLog, AuditOptions, CHECKPOINT_FILE, Checkpoint, Outcome};
 use crate::auth::envelope::{EnvelopeParts, EnvelopeVerifier};
 use crate::auth::lockout::{Lockout, LockoutPolicy};
@@ -25,6 +28,15 @@ use crate::workers::{
     EnvelopeKeyReload, KeyRefresh, LastUsedFlush, MessagePurge, RefusalFlush, Workers,
 };
 use anyhow::Context;
+use checks::{
+    announce_redis, check_audit_checkpoint, tighten_private_files,
+    warn_if_one_address_can_fill_the_drop,
+};
+use data_dir::write_initial_admin_key;
+pub use data_dir::{
+    AUDIT_KEY_FILE, BACKUP_DIR, ENVELOPE_KEY_DIR, INITIAL_ADMIN_KEY_FILE, SESSION_KEY_FILE,
+    audit_key, create_private_dir, envelope_keyring, initial_admin_key,
+};
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -32,12 +44,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// Name of the file, in the data directory, that holds the session key (when not configured).
-pub const SESSION_KEY_FILE: &str = "session.key";
-
-/// Name of the file, in the data directory, that receives the first admin key.
-pub const INITIAL_ADMIN_KEY_FILE: &str = "initial-admin.key";
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -418,215 +424,8 @@ fn spawn_certificate_reloader_noop() -> tokio::task::JoinHandle<()> {
 /// Message storage calls to Redis carry up to 64 KiB; they get longer than limit checks.
 const MESSAGE_REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Directory, in the data directory, of config-file backups (one subdirectory per file).
-pub const BACKUP_DIR: &str = "backups";
-
-/// Directory, in the data directory, of the envelope keys (when not configured).
-pub const ENVELOPE_KEY_DIR: &str = "envelope";
-
-/// The server's envelope keys: from `[envelope]` when given (never reloaded), else from
-/// `<data_dir>/envelope/` (created on first start, reloaded on rotation).
-pub fn envelope_keyring(settings: &Settings) -> anyhow::Result<LiveKeyring> {
-    let envelope = &settings.envelope;
-    match &envelope.private_key {
-        Some(pem) => {
-            let current = ServerKey::from_pem(pem.expose()).context("envelope.private_key")?;
-            let previous = envelope
-                .previous_private_key
-                .as_ref()
-                .map(|pem| ServerKey::from_pem(pem.expose()))
-                .transpose()
-                .context("envelope.previous_private_key")?;
-            Ok(LiveKeyring::fixed(Keyring::new(current, previous)))
-        }
-        None => {
-            anyhow::ensure!(
-                envelope.previous_private_key.is_none(),
-                "envelope.previous_private_key needs envelope.private_key"
-            );
-            let dir = settings.storage.data_dir.join(ENVELOPE_KEY_DIR);
-            Ok(LiveKeyring::from_dir(&dir)?)
-        }
-    }
-}
-
-/// Name of the file, in the data directory, that holds the audit-chain key (when not configured).
-pub const AUDIT_KEY_FILE: &str = "audit.key";
-
-/// The key of the audit chain: `auth.audit_secret`, else `<data_dir>/audit.key` (created once).
-pub fn audit_key(settings: &Settings) -> anyhow::Result<SecretKey> {
-    match &settings.auth.audit_secret {
-        Some(secret) => SecretKey::from_hex(secret.expose())
-            .context("auth.audit_secret must be 64 hex characters"),
-        None => {
-            let path = settings.storage.data_dir.join(AUDIT_KEY_FILE);
-            SecretKey::load_or_create(&path).with_context(|| format!("reading {}", path.display()))
-        }
-    }
-}
-
-/// Make the data directory and the log files private (0700/0600) if something left them
-/// readable by others, saying what was changed; warn about a database outside the data
-/// directory that others can read (that one is the operator's to fix).
-fn tighten_private_files(settings: &Settings) {
-    let mut tightened = Vec::new();
-    match crate::file_modes::tighten_tree(&settings.storage.data_dir) {
-        Ok(paths) => tightened.extend(paths),
-        Err(err) => {
-            tracing::warn!(dir = %settings.storage.data_dir.display(), error = %err, "could not check the data directory's permissions")
-        }
-    }
-    if let Some(log_file) = &settings.logging.log_file {
-        match crate::file_modes::tighten_log_files(log_file) {
-            Ok(paths) => tightened.extend(paths),
-            Err(err) => {
-                tracing::warn!(file = %log_file.display(), error = %err, "could not check the log files' permissions")
-            }
-        }
-    }
-    for path in tightened {
-        tracing::warn!(path = %path.display(), "was readable by other users; made private (0600 files, 0700 directories)");
-    }
-    let url = settings.storage.database_url();
-    if let Some(file) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        let file = Path::new(file.split('?').next().unwrap_or(file));
-        let inside = file.starts_with(&settings.storage.data_dir);
-        let mut wal = file.as_os_str().to_owned();
-        wal.push("-wal");
-        for path in [file.to_owned(), PathBuf::from(wal)] {
-            if !inside && crate::file_modes::is_loose(&path).unwrap_or(false) {
-                tracing::warn!(path = %path.display(), "the database lies outside the data directory and other users can read it; chmod 600 it");
-            }
-        }
-    }
-}
-
 /// How long shutdown waits for background workers to finish their current step.
 const WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Ask Redis at start and say plainly what that means, so neither the log nor `/healthz`
-/// claims shared limits that no request has tried yet.
-async fn announce_redis(limiter: &Limiter, url: &str, limits: &crate::config::LimitSettings) {
-    let shown = crate::redis_client::redacted(url);
-    match limiter.check_redis().await {
-        Some(true) => {
-            tracing::info!(redis = %shown, prefix = %limits.redis_prefix, "rate limits shared through redis")
-        }
-        Some(false) if limits.redis_failure == RedisFailure::Open => tracing::error!(
-            redis = %shown,
-            "REDIS DOES NOT ANSWER: rate limits, quotas and nonces are this node's own until it \
-             does (limits.redis_failure = \"open\"); the message drop answers 503. Start Redis or \
-             fix storage.redis_url"
-        ),
-        Some(false) => tracing::error!(
-            redis = %shown,
-            "REDIS DOES NOT ANSWER: limited requests get 503 until it does \
-             (limits.redis_failure = \"closed\"). Start Redis or fix storage.redis_url"
-        ),
-        None => {}
-    }
-}
-
-/// Create `dir` (and parents) readable by the owner only.
-pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
-    if dir.exists() && !dir.is_dir() {
-        anyhow::bail!(
-            "the data directory {} is a file, not a directory: move the file away, or set \
-             storage.data_dir (PORTCULLIS_STORAGE__DATA_DIR) to a directory",
-            shown.display()
-        );
-    }
-    crate::durable::ensure_private_dir(dir).map_err(|err| {
-        let fix = match err.kind() {
-            std::io::ErrorKind::PermissionDenied => {
-                "this user may not create it there: create it for this user (mode 0700), or \
-                 set storage.data_dir (PORTCULLIS_STORAGE__DATA_DIR) to a directory it may write"
-            }
-            std::io::ErrorKind::ReadOnlyFilesystem => {
-                "the file system is read-only: set storage.data_dir to a writable directory"
-            }
-            _ => "set storage.data_dir (PORTCULLIS_STORAGE__DATA_DIR) to a directory this user may write",
-        };
-        anyhow::anyhow!("cannot create the data directory {}: {err}; {fix}", shown.display())
-    })
-}
-
-/// The first admin key of a store: owner `admin`, no expiry.
-pub fn initial_admin_key() -> CreateKey {
-    CreateKey {
-        owner: "admin".to_owned(),
-        owner_kind: OwnerKind::User,
-        role: "admin".to_owned(),
-        label: Some("initial admin key".to_owned()),
-        expires_in: None,
-        metadata: None,
-        rate: None,
-        quota: None,
-    }
-}
-
-/// Issue the first admin key and write it, mode 0600, to the data directory. If the file
-/// cannot be written the key is revoked at once (nobody could know it) and start-up fails;
-/// `portcullis keys create --role admin` then issues one from the command line.
-async fn write_initial_admin_key(keys: &KeyManager, data_dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
-    let issued = keys
-        .create(initial_admin_key())
-        .await
-        .context("creating the initial admin key")?;
-    let write = || -> std::io::Result<()> {
-        // Replace any stale file from an earlier, wiped store; never widen its permissions.
-        let _ = std::fs::remove_file(&path);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        file.write_all(issued.token.expose().as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()
-    };
-    if let Err(err) = write() {
-        // Without the file nobody can use the key: revoke it so the next start tries again.
-        let _ = keys.revoke(&issued.record.id).await;
-        return Err(err).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(path)
-}
-
-/// Compare the chain with its checkpoint (one read). A mismatch means records were cut or
-/// rewritten while the server was down: say so loudly, and return false so the checkpoint
-/// is left as evidence until an operator resets it (`portcullis audit checkpoint --reset`).
-async fn check_audit_checkpoint(store: &dyn crate::store::Store, path: &Path) -> bool {
-    let checkpoint = match Checkpoint::read(path) {
-        Ok(Some(checkpoint)) => checkpoint,
-        Ok(None) => return true,
-        Err(err) => {
-            tracing::error!(path = %path.display(), error = %err, "the audit checkpoint cannot be read; it will not be updated until `portcullis audit checkpoint --reset`");
-            return false;
-        }
-    };
-    match crate::audit::matches_checkpoint(store, &checkpoint).await {
-        Ok(Ok(())) => true,
-        Ok(Err(broken)) => {
-            tracing::error!(
-                path = %path.display(),
-                %broken,
-                "THE AUDIT TRAIL DOES NOT MATCH ITS CHECKPOINT; run `portcullis audit verify`. \
-                 The checkpoint is kept as evidence until `portcullis audit checkpoint --reset`"
-            );
-            false
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "could not compare the audit trail with its checkpoint");
-            true
-        }
-    }
-}
 
 /// Resolve on SIGTERM or SIGINT.
 pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
@@ -641,32 +440,4 @@ pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()
             _ = terminate.recv() => {},
         }
     })
-}
-
-/// With open posting, the most messages one address can keep alive is its posting rate times
-/// the longest lifetime. When that reaches `max_live`, one client can fill the drop and keep
-/// it full; say so at start, with the settings that change it.
-fn warn_if_one_address_can_fill_the_drop(settings: &Settings) {
-    let messages = &settings.messages;
-    let limits = &settings.limits;
-    if messages.posting != crate::config::Posting::Open || !limits.enabled {
-        return;
-    }
-    let per_second =
-        |spec: &crate::limits::RateSpec| f64::from(spec.count) / f64::from(spec.period_secs.max(1));
-    let mut rate = per_second(&limits.per_address);
-    if let Some(group) = limits.groups.get("message_posts") {
-        rate = rate.min(per_second(group));
-    }
-    let reachable = rate * messages.max_expires_in.as_secs_f64();
-    let max_live = messages.max_live as f64;
-    if reachable >= max_live {
-        tracing::warn!(
-            reachable = reachable.round(),
-            max_live = messages.max_live,
-            "one client address can keep more messages alive than messages.max_live and fill the \
-             message drop for everyone; lower limits.groups.message_posts or messages.max_expires_in, \
-             or set messages.posting = \"key\""
-        );
-    }
 }
