@@ -326,8 +326,9 @@ mod tests {
     use crate::auth::keys::{CreateKey, KeyManager};
     use crate::clock::ManualClock;
     use crate::store::{
-        AuditDraft, AuditFilter, AuditRecord, ChainHasher, KeyChange, KeyFilter, NewKey,
-        NewSession, OwnerKind, SessionRecord, SessionScope, SqliteStore,
+        AuditDraft, AuditFilter, AuditRecord, AuditStore, ChainHasher, KeyChange, KeyFilter,
+        KeyStore, NewKey, NewSession, OwnerKind, SessionRecord, SessionScope, SessionStore,
+        SqliteStore,
     };
     use async_trait::async_trait;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -347,12 +348,22 @@ mod tests {
         async fn ping(&self) -> Result<(), StoreError> {
             self.inner.ping().await
         }
+
+        fn messages(&self) -> std::sync::Arc<dyn crate::store::MessageStore> {
+            self.inner.messages()
+        }
+    }
+
+    #[async_trait]
+    impl KeyStore for Counting {
         async fn count_keys(&self) -> Result<i64, StoreError> {
             self.inner.count_keys().await
         }
+
         async fn create_key(&self, new: NewKey) -> Result<KeyRecord, StoreError> {
             self.inner.create_key(new).await
         }
+
         async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
             self.lookups.fetch_add(1, Ordering::SeqCst);
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -363,9 +374,11 @@ mod tests {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             found
         }
+
         async fn list_keys(&self, f: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError> {
             self.inner.list_keys(f, now).await
         }
+
         async fn update_key(
             &self,
             id: &str,
@@ -373,6 +386,7 @@ mod tests {
         ) -> Result<Option<KeyRecord>, StoreError> {
             self.inner.update_key(id, c).await
         }
+
         async fn rotate_key(
             &self,
             id: &str,
@@ -381,9 +395,11 @@ mod tests {
         ) -> Result<Option<(KeyRecord, KeyRecord)>, StoreError> {
             self.inner.rotate_key(id, c, n).await
         }
+
         async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError> {
             self.inner.record_key_use(uses).await
         }
+
         async fn set_key_limits(
             &self,
             id: &str,
@@ -392,12 +408,18 @@ mod tests {
         ) -> Result<Option<KeyRecord>, StoreError> {
             self.inner.set_key_limits(id, l, at).await
         }
+
         async fn record_quota_use(&self, u: &[(String, i64, i64, i64)]) -> Result<(), StoreError> {
             self.inner.record_quota_use(u).await
         }
+
         async fn key_changes_since(&self, r: i64) -> Result<(i64, Vec<String>), StoreError> {
             self.inner.key_changes_since(r).await
         }
+    }
+
+    #[async_trait]
+    impl SessionStore for Counting {
         async fn create_session(
             &self,
             n: NewSession,
@@ -405,9 +427,11 @@ mod tests {
         ) -> Result<(SessionRecord, Vec<String>), StoreError> {
             self.inner.create_session(n, e).await
         }
+
         async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
             self.inner.get_session(id).await
         }
+
         async fn live_sessions_for_key(
             &self,
             k: &str,
@@ -415,6 +439,7 @@ mod tests {
         ) -> Result<Vec<SessionRecord>, StoreError> {
             self.inner.live_sessions_for_key(k, now).await
         }
+
         async fn end_sessions(
             &self,
             s: &SessionScope,
@@ -423,6 +448,7 @@ mod tests {
         ) -> Result<Vec<String>, StoreError> {
             self.inner.end_sessions(s, at, r).await
         }
+
         async fn list_sessions(
             &self,
             o: Option<&str>,
@@ -431,6 +457,10 @@ mod tests {
         ) -> Result<Vec<SessionRecord>, StoreError> {
             self.inner.list_sessions(o, l, n).await
         }
+    }
+
+    #[async_trait]
+    impl AuditStore for Counting {
         async fn append_audit(
             &self,
             e: &[AuditDraft],
@@ -438,11 +468,9 @@ mod tests {
         ) -> Result<Vec<AuditRecord>, StoreError> {
             self.inner.append_audit(e, h).await
         }
+
         async fn audit_events(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
             self.inner.audit_events(f).await
-        }
-        fn messages(&self) -> std::sync::Arc<dyn crate::store::MessageStore> {
-            self.inner.messages()
         }
     }
 

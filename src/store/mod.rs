@@ -5,13 +5,13 @@
 pub mod messages;
 mod migrate;
 pub mod models;
-mod redis_messages;
+/// Redis: the message drop's shared store.
+mod redis;
+/// SQLite, the embedded default.
 mod sqlite;
-mod sqlite_messages;
-mod sqlite_sessions;
 
 pub use messages::{MessageStore, StoredMessage};
-pub use redis_messages::RedisMessages;
+pub use redis::RedisMessages;
 
 pub use models::{
     AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord,
@@ -76,25 +76,31 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// Every database error enters here: SQLite busy (5) or locked (6) past the busy timeout
-/// means overloaded, not broken, and becomes `Unavailable` — the same 503 a Redis-backed store
-/// gives when it cannot answer.
+/// Every database error enters here; the engine decides which of its errors mean "busy,
+/// retry" (see `sqlite::errors`).
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6")) => {
-                StoreError::Unavailable(db.to_string())
-            }
-            _ => StoreError::Database(err),
+        if sqlite::errors::is_busy(&err) {
+            return StoreError::Unavailable(err.to_string());
         }
+        StoreError::Database(err)
     }
 }
 
-/// Everything Portcullis keeps durably. Every method that reports success has committed.
+/// Everything Portcullis keeps durably, one area per trait (keys, sessions, audit; the
+/// message drop has its own, [`MessageStore`]). Every method that reports success has
+/// committed. Callers hold an `Arc<dyn Store>` and import the area traits they use.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: KeyStore + SessionStore + AuditStore + Send + Sync + 'static {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The message drop's storage in this database (used when no Redis is configured).
+    fn messages(&self) -> Arc<dyn MessageStore>;
+}
+
+/// API keys and their owners, limits, quotas and change revisions.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     /// Number of keys ever created (revoked included), to detect a brand-new store.
     async fn count_keys(&self) -> Result<i64, StoreError>;
     /// Store a new key, creating its owner on first use.
@@ -131,7 +137,11 @@ pub trait Store: Send + Sync + 'static {
     async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError>;
     /// The current change revision and the ids of keys changed after `revision`.
     async fn key_changes_since(&self, revision: i64) -> Result<(i64, Vec<String>), StoreError>;
+}
 
+/// Login sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// Create a session; with `end_others`, end the same owner+key's other live sessions in
     /// the same transaction (seed 001's one-session rule). Returns the ids it ended too.
     async fn create_session(
@@ -161,7 +171,11 @@ pub trait Store: Send + Sync + 'static {
         live_at: Option<i64>,
         limit: u32,
     ) -> Result<Vec<SessionRecord>, StoreError>;
+}
 
+/// The audit chain.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Append events to the audit chain atomically, in order.
     async fn append_audit(
         &self,
@@ -170,9 +184,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit records matching `filter`, in chain order.
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
-
-    /// The message drop's storage in this database (used when no Redis is configured).
-    fn messages(&self) -> Arc<dyn MessageStore>;
 }
 
 /// Open the store named by `url`, creating and migrating it as needed.

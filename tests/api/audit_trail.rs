@@ -530,7 +530,7 @@ async fn key_and_session_changes_are_recorded_with_their_targets() {
 async fn a_record_rewritten_and_rehashed_without_the_audit_key_is_caught() {
     use portcullis::audit::chain_hash;
     use portcullis::secret::SecretKey;
-    use portcullis::store::{AuditFilter, SqliteStore, Store};
+    use portcullis::store::{AuditFilter, AuditStore, SqliteStore};
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::start(dir.path(), &[]);
     let admin = server.admin_key();

@@ -20,4 +20,5 @@ mod rate_limits;
 mod roles;
 mod sessions;
 mod signatures;
+mod store_story;
 mod tls;

@@ -7,8 +7,8 @@
 //! Durability is Redis's: a message survives a Redis restart only with AOF or RDB persistence
 //! configured there.
 
-use super::StoreError;
-use super::messages::{MessageStore, StoredMessage};
+use crate::store::StoreError;
+use crate::store::messages::{MessageStore, StoredMessage};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 //! `messages`, kept by triggers on the table (migration 0006), so that every writer — this
 //! code, an operator's hand-run `DELETE`, a restored backup — keeps it right.
 
-use super::StoreError;
-use super::messages::{MessageStore, StoredMessage};
+use crate::store::StoreError;
+use crate::store::messages::{MessageStore, StoredMessage};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Pool, Row, Sqlite};

@@ -1,9 +1,9 @@
 //! SQLite: sessions and the audit chain.
 
-use super::models::{
+use crate::store::models::{
     AuditDraft, AuditFilter, AuditRecord, NewSession, SessionRecord, SessionScope,
 };
-use super::{ChainHasher, StoreError};
+use crate::store::{ChainHasher, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Pool, QueryBuilder, Row, Sqlite};
 

@@ -1,12 +1,18 @@
 //! The embedded SQLite store: WAL journal for concurrent readers, `synchronous = FULL` so a
 //! committed write survives a crash or power loss right after the response.
 
-use super::models::{
+pub(crate) mod errors;
+mod messages;
+mod sessions_audit;
+
+use crate::store::models::{
     AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord,
     KeyState, NewKey, NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
 };
-use super::{ChainHasher, Store, StoreError, migrate, sqlite_sessions as extra};
+use crate::store::{AuditStore, ChainHasher, KeyStore, SessionStore, Store, StoreError, migrate};
 use async_trait::async_trait;
+use messages::SqliteMessages;
+use sessions_audit as extra;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -250,6 +256,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn messages(&self) -> std::sync::Arc<dyn crate::store::MessageStore> {
+        std::sync::Arc::new(SqliteMessages {
+            pool: self.pool.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
     async fn count_keys(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
             .fetch_one(&self.pool)
@@ -460,7 +475,10 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<String>, _>>()?;
         Ok((current, ids))
     }
+}
 
+#[async_trait]
+impl SessionStore for SqliteStore {
     async fn create_session(
         &self,
         new: NewSession,
@@ -498,7 +516,10 @@ impl Store for SqliteStore {
     ) -> Result<Vec<SessionRecord>, StoreError> {
         extra::list_sessions(&self.pool, owner_name, live_at, limit).await
     }
+}
 
+#[async_trait]
+impl AuditStore for SqliteStore {
     async fn append_audit(
         &self,
         events: &[AuditDraft],
@@ -509,11 +530,5 @@ impl Store for SqliteStore {
 
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         extra::audit_events(&self.pool, filter).await
-    }
-
-    fn messages(&self) -> std::sync::Arc<dyn super::MessageStore> {
-        std::sync::Arc::new(super::sqlite_messages::SqliteMessages {
-            pool: self.pool.clone(),
-        })
     }
 }

@@ -1,0 +1,3 @@
+mod messages;
+
+pub use messages::RedisMessages;
