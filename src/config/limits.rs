@@ -102,7 +102,7 @@ impl Default for LimitSettings {
             // Posting to the message drop: with the default lifetime cap (7 days) one address
             // keeps at most ~16,800 messages alive, well under `messages.max_live`.
             groups: std::collections::BTreeMap::from([(
-                "message_posts".to_owned(),
+                RouteGroup::MessagePosts.as_str().to_owned(),
                 RateSpec {
                     count: 100,
                     period_secs: 3600,

@@ -7,12 +7,14 @@
 mod auth;
 mod describe;
 mod envelope;
+mod groups;
 mod limits;
 mod lists;
 mod validate;
 
 pub use auth::{AuthSettings, SignatureScheme};
 pub use envelope::{ClientKeySettings, DEFAULT_CLIENT, EnvelopeSettings};
+pub use groups::RouteGroup;
 pub use limits::{LimitSettings, RedisFailure, RoleRates};
 
 use crate::limits::RateSpec;

@@ -84,26 +84,17 @@ impl Settings {
                 reason: "must be 64 hex characters (32 random bytes)".to_owned(),
             });
         }
-        const GROUPS: &[&str] = &[
-            "identity",
-            "keys",
-            "sessions",
-            "audit",
-            "config",
-            "messages",
-            "message_posts",
-        ];
         if let Some(unknown) = self
             .limits
             .groups
             .keys()
-            .find(|g| !GROUPS.contains(&g.as_str()) && g.as_str() != "login")
+            .find(|g| RouteGroup::parse(g).is_none())
         {
             return Err(ConfigError::Invalid {
                 key: "limits.groups",
                 reason: format!(
-                    "unknown route group `{unknown}`; known: {}, login",
-                    GROUPS.join(", ")
+                    "unknown route group `{unknown}`; known: {}",
+                    RouteGroup::names(|_| true)
                 ),
             });
         }
@@ -111,7 +102,7 @@ impl Settings {
             .server
             .trusted_proxies
             .iter()
-            .find(|p| crate::http::middleware::client_ip::Cidr::parse(p).is_none())
+            .find(|p| crate::net::Cidr::parse(p).is_none())
         {
             return Err(ConfigError::Invalid {
                 key: "server.trusted_proxies",
@@ -138,13 +129,13 @@ impl Settings {
             .auth
             .signed_groups
             .iter()
-            .find(|g| !GROUPS.contains(&g.as_str()))
+            .find(|g| !RouteGroup::parse(g).is_some_and(RouteGroup::can_require_signatures))
         {
             return Err(ConfigError::Invalid {
                 key: "auth.signed_groups",
                 reason: format!(
                     "unknown route group `{unknown}`; known: {}",
-                    GROUPS.join(", ")
+                    RouteGroup::names(RouteGroup::can_require_signatures)
                 ),
             });
         }

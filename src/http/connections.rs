@@ -81,7 +81,7 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::middleware::client_ip::Cidr;
+    use crate::net::Cidr;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

@@ -111,7 +111,10 @@ pub(super) fn warn_if_one_address_can_fill_the_drop(settings: &Settings) {
     let per_second =
         |spec: &crate::limits::RateSpec| f64::from(spec.count) / f64::from(spec.period_secs.max(1));
     let mut rate = per_second(&limits.per_address);
-    if let Some(group) = limits.groups.get("message_posts") {
+    if let Some(group) = limits
+        .groups
+        .get(crate::config::RouteGroup::MessagePosts.as_str())
+    {
         rate = rate.min(per_second(group));
     }
     let reachable = rate * messages.max_expires_in.as_secs_f64();

@@ -5,9 +5,9 @@
 //! Python's `http-message-signatures` package signs real requests.
 
 use super::{SignatureError, Signer, digest};
-use axum::http::{HeaderMap, Method, Uri};
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
+use http::{HeaderMap, Method, Uri};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -288,7 +288,7 @@ pub fn encode(signature: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn sign(base: &str, key: &[u8]) -> String {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();

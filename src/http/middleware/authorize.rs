@@ -3,11 +3,12 @@
 //! it belongs to (which decides whether a signed request is required):
 //!
 //! ```ignore
-//! .route_layer(from_fn_with_state(Guard::new(&state, "keys", Permission::KeysManage), authorize))
+//! .route_layer(from_fn_with_state(Guard::new(&state, RouteGroup::Keys, Permission::KeysManage), authorize))
 //! ```
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::Permission;
+use crate::config::RouteGroup;
 use crate::http::authn::{Admitted, Authenticator, origin};
 use crate::http::error::ApiError;
 use crate::http::middleware::access_log::{AttachCaller, Caller};
@@ -27,10 +28,10 @@ pub struct Guard {
 
 impl Guard {
     /// Require `permission` on the routes of `group` this guard is mounted on.
-    pub fn new(state: &AppState, group: &'static str, permission: Permission) -> Self {
+    pub fn new(state: &AppState, group: RouteGroup, permission: Permission) -> Self {
         Self {
             authn: Arc::clone(&state.authn),
-            group,
+            group: group.as_str(),
             permission,
         }
     }
@@ -96,10 +97,10 @@ pub struct PublicLimit {
 
 impl PublicLimit {
     /// Limit the routes of `group` this is mounted on.
-    pub fn new(state: &AppState, group: &'static str) -> Self {
+    pub fn new(state: &AppState, group: RouteGroup) -> Self {
         Self {
             authn: Arc::clone(&state.authn),
-            group,
+            group: group.as_str(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! from untrusted peers are ignored, so a client cannot pick its own address.
 
 use crate::http::server::peer;
-pub use crate::net::Cidr;
+use crate::net::Cidr;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;

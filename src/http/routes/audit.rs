@@ -4,6 +4,7 @@
 
 use crate::audit::record_json;
 use crate::auth::Permission;
+use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiQuery;
 use crate::http::middleware::authorize::{Guard, authorize};
@@ -23,7 +24,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new().route(
         "/api/audit",
         get(list).route_layer(from_fn_with_state(
-            Guard::new(state, "audit", Permission::AuditRead),
+            Guard::new(state, RouteGroup::Audit, Permission::AuditRead),
             authorize,
         )),
     )

@@ -13,6 +13,7 @@
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::keys::{CreateKey, IssuedKey, KeyView, SetLimits};
 use crate::auth::{Permission, Principal};
+use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::middleware::authorize::{Guard, authorize};
@@ -38,7 +39,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/keys/{id}/disable", post(disable))
         .route("/api/keys/{id}/limits", post(set_limits))
         .route_layer(from_fn_with_state(
-            Guard::new(state, "keys", Permission::KeysManage),
+            Guard::new(state, RouteGroup::Keys, Permission::KeysManage),
             authorize,
         ))
 }

@@ -9,6 +9,7 @@ use crate::auth::key_format::{self, ParsedKey};
 use crate::auth::keys::{MAX_NAME_LEN, rfc3339};
 use crate::auth::session::SessionError;
 use crate::auth::{Permission, Principal};
+use crate::config::RouteGroup;
 use crate::http::authn::{body_bytes, origin, session_cookie};
 use crate::http::error::ApiError;
 use crate::http::middleware::authorize::{Guard, PublicLimit, authorize, limit_public};
@@ -29,11 +30,11 @@ use std::time::Duration;
 pub fn router(state: &AppState) -> Router<AppState> {
     let logout_guard = || {
         from_fn_with_state(
-            Guard::new(state, "identity", Permission::IdentityRead),
+            Guard::new(state, RouteGroup::Identity, Permission::IdentityRead),
             authorize,
         )
     };
-    let limit = || from_fn_with_state(PublicLimit::new(state, "login"), limit_public);
+    let limit = || from_fn_with_state(PublicLimit::new(state, RouteGroup::Login), limit_public);
     Router::new()
         .route("/user/login", post(login).route_layer(limit()))
         .route("/api/login", post(login).route_layer(limit()))

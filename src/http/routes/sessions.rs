@@ -5,6 +5,7 @@
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::keys::rfc3339;
 use crate::auth::{Permission, Principal};
+use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::middleware::authorize::{Guard, authorize};
@@ -24,7 +25,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/sessions/end", post(end_for_owner))
         .route("/api/sessions/{id}/end", post(end_one))
         .route_layer(from_fn_with_state(
-            Guard::new(state, "sessions", Permission::SessionsManage),
+            Guard::new(state, RouteGroup::Sessions, Permission::SessionsManage),
             authorize,
         ))
 }

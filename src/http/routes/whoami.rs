@@ -2,6 +2,7 @@
 
 use crate::auth::keys::{QuotaView, quota_view, rfc3339};
 use crate::auth::{KeySource, Permission, Principal, Role};
+use crate::config::RouteGroup;
 use crate::http::middleware::authorize::{Guard, authorize};
 use crate::http::state::AppState;
 use axum::extract::State;
@@ -16,7 +17,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new().route(
         "/api/whoami",
         get(whoami).route_layer(from_fn_with_state(
-            Guard::new(state, "identity", Permission::IdentityRead),
+            Guard::new(state, RouteGroup::Identity, Permission::IdentityRead),
             authorize,
         )),
     )

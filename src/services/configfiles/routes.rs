@@ -8,6 +8,7 @@
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::envelope::Opened;
 use crate::auth::keys::rfc3339;
+use crate::config::RouteGroup;
 use crate::http::authn::{body_bytes, origin};
 use crate::http::error::ApiError;
 use crate::http::middleware::authorize::{PublicLimit, limit_public};
@@ -23,7 +24,7 @@ use serde_json::{Map, Value};
 
 /// Routes of this area.
 pub fn router(state: &AppState) -> Router<AppState> {
-    let limit = from_fn_with_state(PublicLimit::new(state, "config"), limit_public);
+    let limit = from_fn_with_state(PublicLimit::new(state, RouteGroup::Config), limit_public);
     Router::new()
         .route("/api/config", post(config).route_layer(limit))
         .route("/.well-known/jwks.json", get(jwks))

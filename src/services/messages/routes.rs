@@ -14,6 +14,7 @@
 use crate::auth::Permission;
 use crate::auth::keys::rfc3339;
 use crate::config::Posting;
+use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::middleware::authorize::{Guard, PublicLimit, authorize, limit_public};
@@ -33,9 +34,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The route group of reads and deletes, for `[limits.groups]`.
-const GROUP: &str = "messages";
+const GROUP: RouteGroup = RouteGroup::Messages;
 /// The route group of posts: limited apart from reads, since posts are what fill the drop.
-const POST_GROUP: &str = "message_posts";
+const POST_GROUP: RouteGroup = RouteGroup::MessagePosts;
 
 /// Routes of this area.
 pub fn router(state: &AppState) -> Router<AppState> {
