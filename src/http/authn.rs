@@ -11,22 +11,20 @@ use super::error::ApiError;
 use super::middleware::client_ip::ClientIp;
 use super::server::peer;
 use crate::audit::{AuditEvent, AuditLog, Outcome};
-use crate::auth::Role;
 use crate::auth::lockout::Lockout;
 use crate::auth::signature::replay::{Remember, ReplayCache};
 use crate::auth::signature::{SignatureError, rfc9421, token_hash};
 use crate::auth::{
     AuthError, AuthMethod, KeyVerifier, Principal, Refusal, SessionManager, key_format,
 };
-use crate::config::RoleRates;
+pub use crate::limits::policy::RatePolicy;
+use crate::limits::policy::{Caller, Counted, OverLimit};
 use crate::limits::{self, Decision, Limiter, RateSpec, Refill};
-use crate::net::client_group as ip_group;
 use crate::store::KeyQuota;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,19 +49,6 @@ pub struct AuthnPolicy {
     pub scheme: &'static str,
     /// Whether seed 001's X-Token-Hash satisfies `signed_groups` (else only RFC 9421 does).
     pub token_hash_signs: bool,
-}
-
-/// How much each caller may do.
-#[derive(Debug, Clone)]
-pub struct RatePolicy {
-    /// Default per key, by role.
-    pub roles: RoleRates,
-    /// Per address, for unauthenticated routes and failed authentication.
-    pub per_address: RateSpec,
-    /// Extra per route group.
-    pub groups: BTreeMap<String, RateSpec>,
-    /// When false, nothing is counted.
-    pub enabled: bool,
 }
 
 /// The IETF RateLimit headers of a limited response
@@ -96,6 +81,22 @@ impl RateHeaders {
             response.headers_mut().insert("ratelimit-policy", policy);
             response.headers_mut().insert("ratelimit", state);
         }
+    }
+}
+
+/// A limits verdict as the HTTP answer: the headers of the limit that counted last, or the
+/// 429 (with the refusing limit's headers) or 503 that stops the request.
+fn over_limit(
+    verdict: Result<Option<Counted>, OverLimit>,
+) -> Result<Option<RateHeaders>, (ApiError, Option<RateHeaders>)> {
+    let headers = |c: &Counted| RateHeaders::new(&c.name, &c.spec, &c.decision);
+    match verdict {
+        Ok(counted) => Ok(counted.as_ref().map(headers)),
+        Err(OverLimit::Refused(counted)) => Err((
+            ApiError::RateLimited(Duration::from_secs(counted.decision.retry_after_secs)),
+            Some(headers(&counted)),
+        )),
+        Err(OverLimit::Unavailable) => Err((ApiError::LimiterUnavailable, None)),
     }
 }
 
@@ -318,55 +319,21 @@ impl Authenticator {
         principal: &Principal,
         group: &str,
     ) -> Result<Option<RateHeaders>, (ApiError, Option<RateHeaders>)> {
-        if !self.rates.enabled {
-            return Ok(None);
-        }
-        let spec = principal
-            .rate_limit
-            .as_deref()
-            .and_then(|text| RateSpec::parse(text).ok())
-            .unwrap_or(match principal.role {
-                Role::Admin => self.rates.roles.admin,
-                Role::User => self.rates.roles.user,
-                Role::Device => self.rates.roles.device,
-            });
-        // The rate is part of the bucket name: changing a key's rate starts a fresh bucket
-        // instead of judging the new rate by the old one's schedule.
-        let bucket = format!("key:{}:{spec}", principal.key_id);
-        let decision = self
-            .limiter
-            .check(&bucket, &spec)
-            .await
-            .map_err(|_| (ApiError::LimiterUnavailable, None))?;
-        let mut headers = RateHeaders::new("key", &spec, &decision);
-        if !decision.allowed {
-            return Err((
-                ApiError::RateLimited(Duration::from_secs(decision.retry_after_secs)),
-                Some(headers),
-            ));
-        }
-        if let Some(group_spec) = self.rates.groups.get(group) {
-            let bucket = format!("group:{group}:key:{}", principal.key_id);
-            let decision = self
-                .limiter
-                .check(&bucket, group_spec)
-                .await
-                .map_err(|_| (ApiError::LimiterUnavailable, None))?;
-            let group_headers = RateHeaders::new(group, group_spec, &decision);
-            if !decision.allowed {
-                return Err((
-                    ApiError::RateLimited(Duration::from_secs(decision.retry_after_secs)),
-                    Some(group_headers),
-                ));
-            }
-            headers = group_headers;
-        }
+        let caller = Caller::Key {
+            id: &principal.key_id,
+            rate: principal
+                .rate_limit
+                .as_deref()
+                .and_then(|text| RateSpec::parse(text).ok()),
+            role: principal.role.as_str(),
+        };
+        let headers = over_limit(self.rates.count(&self.limiter, &caller, Some(group)).await)?;
         if let Some(quota) = &principal.quota {
             self.consume_quota(principal, quota)
                 .await
-                .map_err(|e| (e, Some(headers.clone())))?;
+                .map_err(|e| (e, headers.clone()))?;
         }
-        Ok(Some(headers))
+        Ok(headers)
     }
 
     async fn consume_quota(&self, principal: &Principal, quota: &KeyQuota) -> Result<(), ApiError> {
@@ -420,52 +387,17 @@ impl Authenticator {
         ip: IpAddr,
         group: Option<&str>,
     ) -> Result<Option<RateHeaders>, (ApiError, Option<RateHeaders>)> {
-        if !self.rates.enabled {
-            return Ok(None);
-        }
-        let spec = self.rates.per_address;
-        let decision = self
-            .limiter
-            .check(&address_bucket(ip), &spec)
-            .await
-            .map_err(|_| (ApiError::LimiterUnavailable, None))?;
-        let mut headers = RateHeaders::new("address", &spec, &decision);
-        if !decision.allowed {
-            return Err((
-                ApiError::RateLimited(Duration::from_secs(decision.retry_after_secs)),
-                Some(headers),
-            ));
-        }
-        if let Some(group) = group
-            && let Some(group_spec) = self.rates.groups.get(group)
-        {
-            let decision = self
-                .limiter
-                .check(&format!("group:{group}:addr:{}", ip_group(ip)), group_spec)
-                .await
-                .map_err(|_| (ApiError::LimiterUnavailable, None))?;
-            headers = RateHeaders::new(group, group_spec, &decision);
-            if !decision.allowed {
-                return Err((
-                    ApiError::RateLimited(Duration::from_secs(decision.retry_after_secs)),
-                    Some(headers),
-                ));
-            }
-        }
-        Ok(Some(headers))
+        over_limit(
+            self.rates
+                .count(&self.limiter, &Caller::Address(ip), group)
+                .await,
+        )
     }
 
     /// Whether `ip` is still within its address limit (refusals spend it), without counting
     /// this request: costly work is not done for an address that has spent it already.
     async fn address_has_room(&self, ip: IpAddr) -> Result<(), Failure> {
-        if !self.rates.enabled {
-            return Ok(());
-        }
-        match self
-            .limiter
-            .peek(&address_bucket(ip), &self.rates.per_address)
-            .await
-        {
+        match self.rates.address_has_room(&self.limiter, ip).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Failure::Limited(
                 ApiError::RateLimited(Duration::from_secs(1)).into(),
@@ -720,11 +652,6 @@ impl Authenticator {
             rate,
         })
     }
-}
-
-/// The bucket of an address's own limit.
-fn address_bucket(ip: IpAddr) -> String {
-    format!("addr:{}", ip_group(ip))
 }
 
 /// Read the whole body (already bounded by the body-limit layer) so a signature can cover it.

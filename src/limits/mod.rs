@@ -4,6 +4,7 @@
 
 pub mod gcra;
 pub mod memory;
+pub mod policy;
 pub mod quota;
 pub mod redis;
 pub mod spec;

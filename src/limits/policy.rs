@@ -1,0 +1,146 @@
+//! Who may do how much: the one place that turns a request's caller (a key, or a client
+//! address) and its route group into the buckets it is counted in, and counts them. The
+//! HTTP layer only turns the verdict into a 429 (or 503) and `RateLimit` headers.
+
+use super::{Decision, Limiter, RateSpec};
+use crate::config::RoleRates;
+use crate::net::client_group as ip_group;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// How much each caller may do.
+#[derive(Debug, Clone)]
+pub struct RatePolicy {
+    /// Default per key, by role.
+    pub roles: RoleRates,
+    /// Per address, for unauthenticated routes and failed authentication.
+    pub per_address: RateSpec,
+    /// Extra per route group.
+    pub groups: BTreeMap<String, RateSpec>,
+    /// When false, nothing is counted.
+    pub enabled: bool,
+}
+
+/// One limit that counted a request: its name (for the `RateLimit` headers), its rate, and
+/// what the bucket said.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    /// `key`, `address`, or the route group's name.
+    pub name: String,
+    /// The rate the bucket holds to.
+    pub spec: RateSpec,
+    /// The bucket's answer.
+    pub decision: Decision,
+}
+
+/// Why a request may not go on.
+#[derive(Debug, Clone)]
+pub enum OverLimit {
+    /// This limit refused it.
+    Refused(Counted),
+    /// The shared store could not answer and the policy is fail-closed.
+    Unavailable,
+}
+
+/// Who is counted.
+pub enum Caller<'a> {
+    /// An identified key: its id, its own rate (if any) or else its role's.
+    Key {
+        /// Public key id.
+        id: &'a str,
+        /// The key's own rate, when set.
+        rate: Option<RateSpec>,
+        /// `admin`, `user` or `device`: the default rate.
+        role: &'a str,
+    },
+    /// A client address (IPv6 counted per /64).
+    Address(IpAddr),
+}
+
+impl RatePolicy {
+    /// The rate of `caller`'s own bucket.
+    fn own_spec(&self, caller: &Caller<'_>) -> RateSpec {
+        match caller {
+            Caller::Key {
+                rate: Some(rate), ..
+            } => *rate,
+            Caller::Key { role, .. } => match *role {
+                "admin" => self.roles.admin,
+                "device" => self.roles.device,
+                _ => self.roles.user,
+            },
+            Caller::Address(_) => self.per_address,
+        }
+    }
+
+    /// Count one request from `caller` in `group`: the caller's own bucket, then the group's
+    /// (when configured). `Ok(None)` when limits are off; otherwise the last limit counted,
+    /// whose state the response reports.
+    pub async fn count(
+        &self,
+        limiter: &Limiter,
+        caller: &Caller<'_>,
+        group: Option<&str>,
+    ) -> Result<Option<Counted>, OverLimit> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let spec = self.own_spec(caller);
+        let (name, bucket) = match caller {
+            // The rate is part of the bucket name: changing a key's rate starts a fresh
+            // bucket instead of judging the new rate by the old one's schedule.
+            Caller::Key { id, .. } => ("key", format!("key:{id}:{spec}")),
+            Caller::Address(ip) => ("address", address_bucket(*ip)),
+        };
+        let mut counted = count_one(limiter, name, &bucket, spec).await?;
+        if let Some(group) = group
+            && let Some(group_spec) = self.groups.get(group)
+        {
+            let bucket = match caller {
+                Caller::Key { id, .. } => format!("group:{group}:key:{id}"),
+                Caller::Address(ip) => format!("group:{group}:addr:{}", ip_group(*ip)),
+            };
+            counted = count_one(limiter, group, &bucket, *group_spec).await?;
+        }
+        Ok(Some(counted))
+    }
+
+    /// Whether `ip` still has room in its address bucket, without counting: costly work is
+    /// not done for an address that has spent its budget already.
+    pub async fn address_has_room(&self, limiter: &Limiter, ip: IpAddr) -> Result<bool, OverLimit> {
+        if !self.enabled {
+            return Ok(true);
+        }
+        limiter
+            .peek(&address_bucket(ip), &self.per_address)
+            .await
+            .map_err(|_| OverLimit::Unavailable)
+    }
+}
+
+async fn count_one(
+    limiter: &Limiter,
+    name: &str,
+    bucket: &str,
+    spec: RateSpec,
+) -> Result<Counted, OverLimit> {
+    let decision = limiter
+        .check(bucket, &spec)
+        .await
+        .map_err(|_| OverLimit::Unavailable)?;
+    let counted = Counted {
+        name: name.to_owned(),
+        spec,
+        decision,
+    };
+    if counted.decision.allowed {
+        Ok(counted)
+    } else {
+        Err(OverLimit::Refused(counted))
+    }
+}
+
+/// The bucket of a client address (IPv6 per /64).
+pub fn address_bucket(ip: IpAddr) -> String {
+    format!("addr:{}", ip_group(ip))
+}
