@@ -1,6 +1,8 @@
 //! Authentication and authorisation. Services never parse credentials: the HTTP layer asks
 //! [`KeyVerifier`] for a [`Principal`], and routes declare the [`Permission`] they need.
 
+/// What shapes authentication: signed groups, accepted credentials, the signature window.
+pub mod authn_policy;
 pub mod cache;
 pub mod env_keys;
 pub mod envelope;

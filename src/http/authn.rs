@@ -8,97 +8,29 @@
 //! another.
 
 use super::error::ApiError;
-use super::middleware::client_ip::ClientIp;
-use super::server::peer;
 use crate::audit::{AuditEvent, AuditLog, Outcome};
+pub use crate::auth::authn_policy::AuthnPolicy;
 use crate::auth::lockout::Lockout;
 use crate::auth::signature::replay::{Remember, ReplayCache};
 use crate::auth::signature::{SignatureError, rfc9421, token_hash};
 use crate::auth::{
     AuthError, AuthMethod, KeyVerifier, Principal, Refusal, SessionManager, key_format,
 };
+pub use crate::http::cookies::{CSRF_HEADER, SESSION_COOKIE, cookie, session_cookie};
+pub use crate::http::rate_headers::RateHeaders;
+use crate::http::rate_headers::over_limit;
+pub use crate::http::request_facts::{body_bytes, client_ip, origin};
+use crate::limits::policy::Caller;
 pub use crate::limits::policy::RatePolicy;
-use crate::limits::policy::{Caller, Counted, OverLimit};
-use crate::limits::{self, Decision, Limiter, RateSpec, Refill};
+use crate::limits::{self, Limiter, RateSpec, Refill};
 use crate::store::KeyQuota;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Name of the web-login session cookie.
-pub const SESSION_COOKIE: &str = "portcullis_session";
-/// Header carrying the CSRF token on cookie-authenticated requests that change state.
-pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// Settings that shape authentication.
-#[derive(Debug, Clone)]
-pub struct AuthnPolicy {
-    /// Accepted clock difference for signatures, seconds.
-    pub window: i64,
-    /// Route groups that require a signature.
-    pub signed_groups: Vec<String>,
-    /// Session tokens accepted as bearer tokens.
-    pub session_bearer: bool,
-    /// Session cookie accepted.
-    pub session_cookie: bool,
-    /// `http` or `https`, as clients address this server (for `@target-uri`).
-    pub scheme: &'static str,
-    /// Whether seed 001's X-Token-Hash satisfies `signed_groups` (else only RFC 9421 does).
-    pub token_hash_signs: bool,
-}
-
-/// The IETF RateLimit headers of a limited response
-/// (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` and `RateLimit`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateHeaders {
-    /// `"<name>";q=<count>;w=<window seconds>`
-    pub policy: String,
-    /// `"<name>";r=<remaining>;t=<seconds until full>`
-    pub state: String,
-}
-
-impl RateHeaders {
-    fn new(name: &str, spec: &RateSpec, decision: &Decision) -> Self {
-        Self {
-            policy: format!("\"{name}\";q={};w={}", spec.count, spec.period_secs),
-            state: format!(
-                "\"{name}\";r={};t={}",
-                decision.remaining, decision.reset_secs
-            ),
-        }
-    }
-
-    /// Add the headers to `response`.
-    pub fn apply(&self, response: &mut Response) {
-        if let (Ok(policy), Ok(state)) = (
-            HeaderValue::from_str(&self.policy),
-            HeaderValue::from_str(&self.state),
-        ) {
-            response.headers_mut().insert("ratelimit-policy", policy);
-            response.headers_mut().insert("ratelimit", state);
-        }
-    }
-}
-
-/// A limits verdict as the HTTP answer: the headers of the limit that counted last, or the
-/// 429 (with the refusing limit's headers) or 503 that stops the request.
-fn over_limit(
-    verdict: Result<Option<Counted>, OverLimit>,
-) -> Result<Option<RateHeaders>, (ApiError, Option<RateHeaders>)> {
-    let headers = |c: &Counted| RateHeaders::new(&c.name, &c.spec, &c.decision);
-    match verdict {
-        Ok(counted) => Ok(counted.as_ref().map(headers)),
-        Err(OverLimit::Refused(counted)) => Err((
-            ApiError::RateLimited(Duration::from_secs(counted.decision.retry_after_secs)),
-            Some(headers(&counted)),
-        )),
-        Err(OverLimit::Unavailable) => Err((ApiError::LimiterUnavailable, None)),
-    }
-}
 
 /// Authenticates requests.
 pub struct Authenticator {
@@ -220,27 +152,6 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
                 .map_err(|_| Failure::refused(Refusal::Malformed, None))
         })
         .transpose()
-}
-
-/// The client address of a request: resolved through trusted proxies, else the peer.
-pub fn client_ip(request: &Request) -> Option<IpAddr> {
-    request
-        .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| peer(request.extensions()).map(|a| a.ip()))
-}
-
-/// The client address and the matched route of a request, for logs and audit.
-pub fn origin(request: &Request) -> (Option<IpAddr>, Option<String>) {
-    let client = client_ip(request);
-    (
-        client,
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|p| p.as_str().to_owned()),
-    )
 }
 
 fn limited((error, rate): (ApiError, Option<RateHeaders>)) -> Failure {
@@ -659,20 +570,6 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, Failure> {
     body_bytes(body).await.map_err(Failure::Error)
 }
 
-/// Collect a body bounded by the body-limit layer: 413 when over the limit, 400 otherwise.
-pub async fn body_bytes(body: Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, usize::MAX).await.map_err(|err| {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-        while let Some(e) = source {
-            if e.is::<http_body_util::LengthLimitError>() {
-                return ApiError::PayloadTooLarge;
-            }
-            source = e.source();
-        }
-        ApiError::BadRequest("The body could not be read".into())
-    })
-}
-
 /// The value of cookie `name` when it appears once; two of them (a cookie tossed in from a
 /// sibling domain beside ours, say) are refused rather than one picked.
 fn single_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Failure> {
@@ -689,25 +586,4 @@ fn single_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a st
         return Err(Failure::refused(Refusal::Malformed, None));
     }
     Ok(first)
-}
-
-/// The value of cookie `name`, if present.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-}
-
-/// A `Set-Cookie` value for the session cookie (`max_age` zero clears it).
-pub fn session_cookie(token: &str, max_age: Duration, secure: bool) -> String {
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
-        max_age.as_secs(),
-        if secure { "; Secure" } else { "" }
-    )
 }

@@ -2,10 +2,13 @@
 
 pub mod authn;
 pub mod connections;
+pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod framing_errors;
 pub mod middleware;
+pub mod rate_headers;
+pub mod request_facts;
 pub mod router;
 pub mod routes;
 pub mod server;
