@@ -37,7 +37,8 @@ pub mod auth;
 pub mod jose;
 /// Rate limits and usage quotas, in memory or on Redis.
 pub mod limits;
-/// Persistence behind the `Store` trait; all SQL lives here.
+/// Persistence: one trait per area (keys, sessions, audit, messages), one folder per engine;
+/// all SQL lives here.
 pub mod store;
 /// TLS: the one crypto provider, certificates that reload on SIGHUP, development certificates.
 pub mod tls;

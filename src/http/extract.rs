@@ -104,7 +104,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The authenticated caller, placed in the request by the `require` middleware. A handler
+/// The authenticated caller, placed in the request by the `authorize` middleware. A handler
 /// mounted without that middleware gets 401, never an anonymous principal.
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
