@@ -39,16 +39,19 @@ fn fixture() -> Fixture {
         ));
         let keys = KeyManager::new(store, clock, Some(verifier.clone()));
         let issued = keys
-            .create(CreateKey {
-                owner: "bench".into(),
-                owner_kind: OwnerKind::App,
-                role: "user".into(),
-                label: None,
-                expires_in: None,
-                metadata: None,
-                rate: None,
-                quota: None,
-            })
+            .create(
+                CreateKey {
+                    owner: "bench".into(),
+                    owner_kind: OwnerKind::App,
+                    role: "user".into(),
+                    label: None,
+                    expires_in: None,
+                    metadata: None,
+                    rate: None,
+                    quota: None,
+                },
+                portcullis::auth::keys::ChangedBy::Unrecorded,
+            )
             .await
             .unwrap();
         let valid = issued.token.expose().to_owned();

@@ -181,12 +181,30 @@ pub struct IssuedKey {
     pub token: SecretString,
 }
 
-/// Creates and changes keys.
+/// Who changed a key, for the audit event the manager records.
+#[derive(Debug, Clone, Copy)]
+pub enum ChangedBy<'a> {
+    /// A caller of the admin API, by its owner and key ids.
+    Caller {
+        /// The caller's owner id.
+        owner_id: &'a str,
+        /// The caller's key id.
+        key_id: &'a str,
+    },
+    /// `portcullis keys …`.
+    CommandLine,
+    /// Not recorded: the server's own first admin key (its creation is logged), or a test.
+    Unrecorded,
+}
+
+/// Creates and changes keys, and records each change in the audit trail (one place for the
+/// API and the command line).
 #[derive(Clone)]
 pub struct KeyManager {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     verifier: Option<Arc<KeyVerifier>>,
+    audit: Option<crate::audit::AuditLog>,
 }
 
 impl KeyManager {
@@ -200,7 +218,41 @@ impl KeyManager {
             store,
             clock,
             verifier,
+            audit: None,
         }
+    }
+
+    /// Record every change made through this manager in `audit`.
+    pub fn with_audit(mut self, audit: crate::audit::AuditLog) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The audit event of one change (never the key: only ids).
+    async fn record(&self, by: ChangedBy<'_>, kind: &'static str, target: &str) {
+        use crate::audit::{AuditEvent, Outcome};
+        let Some(audit) = &self.audit else { return };
+        let event = match by {
+            ChangedBy::Unrecorded => return,
+            ChangedBy::CommandLine => {
+                AuditEvent::new(kind, Outcome::Success, "key changed from the command line")
+                    .context("cli")
+            }
+            ChangedBy::Caller { owner_id, key_id } => {
+                let message = match kind {
+                    "key.create" => "key created",
+                    "key.revoke" => "key revoked",
+                    "key.rotate" => "key rotated",
+                    "key.limits" => "key limits changed",
+                    _ => "key enabled flag changed",
+                };
+                AuditEvent::new(kind, Outcome::Success, message)
+                    .actor_ids(Some(owner_id), Some(key_id))
+            }
+        };
+        audit
+            .record(event.with("target_key_id", target.to_owned()))
+            .await;
     }
 
     fn view(&self, record: &KeyRecord) -> KeyView {
@@ -251,7 +303,11 @@ impl KeyManager {
     }
 
     /// Create a key; the plaintext is returned once, here.
-    pub async fn create(&self, request: CreateKey) -> Result<IssuedKey, KeyError> {
+    pub async fn create(
+        &self,
+        request: CreateKey,
+        by: ChangedBy<'_>,
+    ) -> Result<IssuedKey, KeyError> {
         let owner = validate_name("owner", &request.owner)?;
         let label = request
             .label
@@ -290,6 +346,7 @@ impl KeyManager {
         };
         let record = self.store.create_key(new).await?;
         self.invalidate(&record.id);
+        self.record(by, "key.create", &record.id).await;
         Ok(IssuedKey {
             record,
             token: generated.token,
@@ -336,7 +393,12 @@ impl KeyManager {
     }
 
     /// Set a key's rate limit and quota; effective on this node's next request.
-    pub async fn set_limits(&self, id: &str, request: SetLimits) -> Result<KeyRecord, KeyError> {
+    pub async fn set_limits(
+        &self,
+        id: &str,
+        request: SetLimits,
+        by: ChangedBy<'_>,
+    ) -> Result<KeyRecord, KeyError> {
         check_id(id)?;
         let limits = validate_limits(request.rate.as_deref(), request.quota)?;
         let record = self
@@ -345,11 +407,12 @@ impl KeyManager {
             .await?
             .ok_or(KeyError::NotFound)?;
         self.invalidate(id);
+        self.record(by, "key.limits", &record.id).await;
         Ok(record)
     }
 
     /// Revoke a key for good, effective on this node's next request. Revoking twice is harmless.
-    pub async fn revoke(&self, id: &str) -> Result<KeyRecord, KeyError> {
+    pub async fn revoke(&self, id: &str, by: ChangedBy<'_>) -> Result<KeyRecord, KeyError> {
         check_id(id)?;
         let record = self
             .store
@@ -364,11 +427,17 @@ impl KeyManager {
                 "key revoked",
             )
             .await?;
+        self.record(by, "key.revoke", &record.id).await;
         Ok(record)
     }
 
     /// Enable or disable a key. A revoked key stays revoked.
-    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<KeyRecord, KeyError> {
+    pub async fn set_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        by: ChangedBy<'_>,
+    ) -> Result<KeyRecord, KeyError> {
         check_id(id)?;
         let record = self
             .store
@@ -386,6 +455,12 @@ impl KeyManager {
                 )
                 .await?;
         }
+        self.record(
+            by,
+            if enabled { "key.enable" } else { "key.disable" },
+            &record.id,
+        )
+        .await;
         Ok(record)
     }
 
@@ -395,6 +470,7 @@ impl KeyManager {
         &self,
         id: &str,
         grace: Option<&str>,
+        by: ChangedBy<'_>,
     ) -> Result<(KeyRecord, IssuedKey), KeyError> {
         let old = self.get(id).await?;
         let now = self.clock.unix();
@@ -451,6 +527,7 @@ impl KeyManager {
                 .end_sessions(&SessionScope::Key(id.to_owned()), now, "key rotated")
                 .await?;
         }
+        self.record(by, "key.rotate", &old.id).await;
         Ok((
             old,
             IssuedKey {

@@ -2,10 +2,10 @@
 //! be managed with no server running (or alongside one: its cache picks up the change within
 //! `auth.refresh_interval`).
 
-use crate::audit::{AuditEvent, AuditLog, CHECKPOINT_FILE, Outcome};
+use crate::audit::{AuditLog, CHECKPOINT_FILE};
 use crate::auth::KeyManager;
 use crate::auth::key_format;
-use crate::auth::keys::{CreateKey, IssuedKey, KeyView, QuotaRequest, SetLimits};
+use crate::auth::keys::{ChangedBy, CreateKey, IssuedKey, KeyView, QuotaRequest, SetLimits};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::limits::Refill;
@@ -190,19 +190,7 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
         audit_key(&settings)?,
         Some(settings.storage.data_dir.join(CHECKPOINT_FILE)),
     );
-    let record = |kind: &'static str, id: String| {
-        let audit = audit.clone();
-        async move {
-            audit
-                .record(
-                    AuditEvent::new(kind, Outcome::Success, "key changed from the command line")
-                        .context("cli")
-                        .with("target_key_id", id),
-                )
-                .await;
-        }
-    };
-    let keys = KeyManager::new(Arc::clone(&store), clock, None);
+    let keys = KeyManager::new(Arc::clone(&store), clock, None).with_audit(audit);
     match args.verb {
         Verb::Bootstrap => {
             anyhow::ensure!(
@@ -211,8 +199,9 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
                  (use `portcullis keys create --role admin` with an admin's consent instead)",
                 settings.storage.database_url()
             );
-            let issued = keys.create(crate::startup::initial_admin_key()).await?;
-            record("key.create", issued.record.id.clone()).await;
+            let issued = keys
+                .create(crate::startup::initial_admin_key(), ChangedBy::CommandLine)
+                .await?;
             print_issued(&keys, &issued, None, args.json)?;
         }
         Verb::Create {
@@ -232,21 +221,23 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
                 None => None,
             };
             let issued = keys
-                .create(CreateKey {
-                    owner,
-                    owner_kind: match owner_kind {
-                        Kind::User => OwnerKind::User,
-                        Kind::App => OwnerKind::App,
+                .create(
+                    CreateKey {
+                        owner,
+                        owner_kind: match owner_kind {
+                            Kind::User => OwnerKind::User,
+                            Kind::App => OwnerKind::App,
+                        },
+                        role,
+                        label,
+                        expires_in,
+                        metadata,
+                        rate: limits.rate.clone(),
+                        quota: limits.quota(),
                     },
-                    role,
-                    label,
-                    expires_in,
-                    metadata,
-                    rate: limits.rate.clone(),
-                    quota: limits.quota(),
-                })
+                    ChangedBy::CommandLine,
+                )
                 .await?;
-            record("key.create", issued.record.id.clone()).await;
             print_issued(&keys, &issued, None, args.json)?;
         }
         Verb::List {
@@ -302,28 +293,29 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
                 rate: limits.rate.clone(),
                 quota: limits.quota(),
             };
-            let view = keys.present(&keys.set_limits(&id, request).await?);
-            record("key.limits", view.id.clone()).await;
+            let view = keys.present(
+                &keys
+                    .set_limits(&id, request, ChangedBy::CommandLine)
+                    .await?,
+            );
             print_view(&view, args.json)?;
         }
         Verb::Revoke { id } => {
-            let view = keys.present(&keys.revoke(&id).await?);
-            record("key.revoke", view.id.clone()).await;
+            let view = keys.present(&keys.revoke(&id, ChangedBy::CommandLine).await?);
             print_view(&view, args.json)?;
         }
         Verb::Enable { id } => {
-            let view = keys.present(&keys.set_enabled(&id, true).await?);
-            record("key.enable", view.id.clone()).await;
+            let view = keys.present(&keys.set_enabled(&id, true, ChangedBy::CommandLine).await?);
             print_view(&view, args.json)?;
         }
         Verb::Disable { id } => {
-            let view = keys.present(&keys.set_enabled(&id, false).await?);
-            record("key.disable", view.id.clone()).await;
+            let view = keys.present(&keys.set_enabled(&id, false, ChangedBy::CommandLine).await?);
             print_view(&view, args.json)?;
         }
         Verb::Rotate { id, grace } => {
-            let (old, issued) = keys.rotate(&id, grace.as_deref()).await?;
-            record("key.rotate", old.id.clone()).await;
+            let (old, issued) = keys
+                .rotate(&id, grace.as_deref(), ChangedBy::CommandLine)
+                .await?;
             let previous = keys.present(&old);
             print_issued(&keys, &issued, Some(previous), args.json)?;
         }

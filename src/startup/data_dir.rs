@@ -2,6 +2,7 @@
 //! keys, the envelope keys, backups, and the first admin key (written once, 0600).
 
 use super::*;
+use crate::auth::keys::ChangedBy;
 
 /// Name of the file, in the data directory, that holds the session key (when not configured).
 pub const SESSION_KEY_FILE: &str = "session.key";
@@ -104,7 +105,7 @@ pub(super) async fn write_initial_admin_key(
 ) -> anyhow::Result<PathBuf> {
     let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
     let issued = keys
-        .create(initial_admin_key())
+        .create(initial_admin_key(), ChangedBy::Unrecorded)
         .await
         .context("creating the initial admin key")?;
     let write = || -> std::io::Result<()> {
@@ -121,7 +122,7 @@ pub(super) async fn write_initial_admin_key(
     };
     if let Err(err) = write() {
         // Without the file nobody can use the key: revoke it so the next start tries again.
-        let _ = keys.revoke(&issued.record.id).await;
+        let _ = keys.revoke(&issued.record.id, ChangedBy::Unrecorded).await;
         return Err(err).with_context(|| format!("writing {}", path.display()));
     }
     Ok(path)

@@ -106,6 +106,8 @@ impl Application {
                 refusal_window: settings.audit.refusal_window,
             },
         );
+        // Key changes made through the API are recorded by the manager itself.
+        let keys = keys.with_audit(audit.clone());
         if store.count_keys().await? == 0 {
             let path = write_initial_admin_key(&keys, &settings.storage.data_dir).await?;
             audit

@@ -3,7 +3,7 @@
 //! The caching promises, checked against the real SQLite store wrapped in a decorator that
 //! counts look-ups.
 use super::*;
-use crate::auth::keys::{CreateKey, KeyManager};
+use crate::auth::keys::{ChangedBy, CreateKey, KeyManager};
 use crate::clock::ManualClock;
 use crate::store::{
     AuditDraft, AuditFilter, AuditRecord, AuditStore, ChainHasher, KeyChange, KeyFilter, KeyStore,
@@ -192,7 +192,10 @@ fn request(role: &str) -> CreateKey {
 #[tokio::test]
 async fn a_valid_key_is_read_from_the_store_once_then_from_memory() {
     let (_dir, store, verifier, keys) = setup().await;
-    let issued = keys.create(request("user")).await.unwrap();
+    let issued = keys
+        .create(request("user"), ChangedBy::Unrecorded)
+        .await
+        .unwrap();
     for _ in 0..100 {
         verifier.verify(issued.token.expose()).await.unwrap();
     }
@@ -261,9 +264,14 @@ async fn no_more_than_max_concurrent_lookups_reach_a_slow_store_at_once() {
 #[tokio::test]
 async fn revocation_through_the_manager_takes_effect_at_once_despite_the_cache() {
     let (_dir, _store, verifier, keys) = setup().await;
-    let issued = keys.create(request("admin")).await.unwrap();
+    let issued = keys
+        .create(request("admin"), ChangedBy::Unrecorded)
+        .await
+        .unwrap();
     verifier.verify(issued.token.expose()).await.unwrap();
-    keys.revoke(&issued.record.id).await.unwrap();
+    keys.revoke(&issued.record.id, ChangedBy::Unrecorded)
+        .await
+        .unwrap();
     let err = verifier.verify(issued.token.expose()).await.unwrap_err();
     assert!(matches!(err, AuthError::Refused(Refusal::Revoked)));
 }
@@ -271,7 +279,10 @@ async fn revocation_through_the_manager_takes_effect_at_once_despite_the_cache()
 #[tokio::test]
 async fn a_change_made_by_another_process_is_found_by_refresh() {
     let (_dir, store, verifier, keys) = setup().await;
-    let issued = keys.create(request("user")).await.unwrap();
+    let issued = keys
+        .create(request("user"), ChangedBy::Unrecorded)
+        .await
+        .unwrap();
     let revision = verifier.refresh(i64::MAX).await.unwrap();
     verifier.verify(issued.token.expose()).await.unwrap();
     // Revoke behind the verifier's back, as the CLI or another node would.

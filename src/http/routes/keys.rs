@@ -10,8 +10,7 @@
 //! | POST | `/api/keys/{id}/enable`, `/disable` | switch on or off |
 //! | POST | `/api/keys/{id}/limits` | set rate limit and quota |
 
-use crate::audit::{AuditEvent, Outcome};
-use crate::auth::keys::{CreateKey, IssuedKey, KeyView, SetLimits};
+use crate::auth::keys::{ChangedBy, CreateKey, IssuedKey, KeyView, SetLimits};
 use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
@@ -69,16 +68,12 @@ fn created(state: &AppState, issued: IssuedKey, previous: Option<KeyView>) -> Re
     response
 }
 
-/// Record a key change in the audit trail (never the key itself: only ids).
-async fn audit(state: &AppState, principal: &Principal, kind: &str, key_id: &str, message: &str) {
-    state
-        .audit
-        .record(
-            AuditEvent::new(kind, Outcome::Success, message)
-                .actor_ids(Some(&principal.owner_id), Some(&principal.key_id))
-                .with("target_key_id", key_id.to_owned()),
-        )
-        .await;
+/// The caller, as the key manager records it in the audit trail.
+fn by(principal: &Principal) -> ChangedBy<'_> {
+    ChangedBy::Caller {
+        owner_id: &principal.owner_id,
+        key_id: &principal.key_id,
+    }
 }
 
 async fn create(
@@ -86,15 +81,7 @@ async fn create(
     principal: Principal,
     ApiJson(request): ApiJson<CreateKey>,
 ) -> Result<Response, ApiError> {
-    let issued = state.keys.create(request).await?;
-    audit(
-        &state,
-        &principal,
-        "key.create",
-        &issued.record.id,
-        "key created",
-    )
-    .await;
+    let issued = state.keys.create(request, by(&principal)).await?;
     tracing::info!(key_id = %issued.record.id, owner = %issued.record.owner.name, role = %issued.record.role, "key created");
     Ok(created(&state, issued, None))
 }
@@ -138,8 +125,7 @@ async fn revoke(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    let record = state.keys.revoke(&id).await?;
-    audit(&state, &principal, "key.revoke", &record.id, "key revoked").await;
+    let record = state.keys.revoke(&id, by(&principal)).await?;
     tracing::info!(key_id = %record.id, "key revoked");
     Ok(Json(state.keys.present(&record)))
 }
@@ -166,16 +152,7 @@ async fn set_enabled(
     id: String,
     enabled: bool,
 ) -> Result<Json<KeyView>, ApiError> {
-    let record = state.keys.set_enabled(&id, enabled).await?;
-    let kind = if enabled { "key.enable" } else { "key.disable" };
-    audit(
-        &state,
-        &principal,
-        kind,
-        &record.id,
-        "key enabled flag changed",
-    )
-    .await;
+    let record = state.keys.set_enabled(&id, enabled, by(&principal)).await?;
     tracing::info!(key_id = %record.id, enabled, "key enabled flag changed");
     Ok(Json(state.keys.present(&record)))
 }
@@ -188,15 +165,7 @@ async fn set_limits(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<SetLimits>,
 ) -> Result<Json<KeyView>, ApiError> {
-    let record = state.keys.set_limits(&id, request).await?;
-    audit(
-        &state,
-        &principal,
-        "key.limits",
-        &record.id,
-        "key limits changed",
-    )
-    .await;
+    let record = state.keys.set_limits(&id, request, by(&principal)).await?;
     Ok(Json(state.keys.present(&record)))
 }
 
@@ -222,8 +191,10 @@ async fn rotate(
             ))
         })?
     };
-    let (old, issued) = state.keys.rotate(&id, request.grace.as_deref()).await?;
-    audit(&state, &principal, "key.rotate", &old.id, "key rotated").await;
+    let (old, issued) = state
+        .keys
+        .rotate(&id, request.grace.as_deref(), by(&principal))
+        .await?;
     tracing::info!(old_key_id = %old.id, new_key_id = %issued.record.id, "key rotated");
     let previous = state.keys.present(&old);
     Ok(created(&state, issued, Some(previous)))
