@@ -2,8 +2,7 @@
 //! proxies), the matched route, and the whole body (already bounded by the body limit).
 
 use crate::http::error::ApiError;
-use crate::http::middleware::client_ip::ClientIp;
-use crate::http::server::peer;
+use crate::http::middleware::client_ip::{ClientIp, peer};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use std::net::IpAddr;

@@ -2,13 +2,14 @@
 //! right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Forwarding headers
 //! from untrusted peers are ignored, so a client cannot pick its own address.
 
-use crate::http::server::peer;
 use crate::net::Cidr;
+use axum::extract::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The resolved client address, as a request extension.
@@ -62,6 +63,12 @@ pub async fn client_ip(
             .insert(ClientIp(crate::net::canonical(ip)));
     }
     next.run(request).await
+}
+
+/// The connection's peer address (set by the accept loop), for code that has the request's
+/// extensions.
+pub fn peer(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }
 
 #[cfg(test)]
