@@ -117,6 +117,22 @@ impl AuditEvent {
         self
     }
 
+    /// A refused request, as every refusal is recorded: where it came from, which route, and
+    /// why by a reason code — never a value the client sent (repeats from one address are
+    /// aggregated by the log).
+    pub fn refused(
+        kind: &str,
+        message: &str,
+        route: Option<&str>,
+        client: Option<IpAddr>,
+        reason: &str,
+    ) -> Self {
+        Self::new(kind, Outcome::Failure, message)
+            .route(route)
+            .client(client)
+            .with("reason", reason)
+    }
+
     /// The matched route.
     pub fn route(mut self, route: Option<&str>) -> Self {
         self.draft.route = route.map(bounded_text);

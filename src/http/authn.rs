@@ -8,7 +8,7 @@
 //! another.
 
 use super::error::ApiError;
-use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::audit::{AuditEvent, AuditLog};
 pub use crate::auth::authn_policy::AuthnPolicy;
 use crate::auth::lockout::Lockout;
 use crate::auth::signature::replay::{Remember, ReplayCache};
@@ -340,10 +340,13 @@ impl Authenticator {
         {
             self.lockout.failure(ip, None);
         }
-        let event = AuditEvent::new(refused.kind, Outcome::Failure, "request refused")
-            .route(route.as_deref())
-            .client(client)
-            .with("reason", refused.reason);
+        let event = AuditEvent::refused(
+            refused.kind,
+            "request refused",
+            route.as_deref(),
+            client,
+            refused.reason,
+        );
         let event = match &refused.actor {
             Some((owner_id, key_id)) => event.actor_ids(Some(owner_id), Some(key_id)),
             None => event.actor_ids(

@@ -158,11 +158,14 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
             state
                 .audit
                 .record(
-                    AuditEvent::new("login.failure", Outcome::Failure, "login refused")
-                        .route(route.as_deref())
-                        .client(client)
-                        .with("reason", reason.as_str())
-                        .with("username", auditable_username(username)),
+                    AuditEvent::refused(
+                        "login.failure",
+                        "login refused",
+                        route.as_deref(),
+                        client,
+                        reason.as_str(),
+                    )
+                    .with("username", auditable_username(username)),
                 )
                 .await;
             Ok(failure(StatusCode::UNAUTHORIZED, "Invalid credentials"))

@@ -78,10 +78,13 @@ async fn config(State(state): State<AppState>, request: Request) -> Result<Respo
                 .audit
                 .record(
                     // The reason is a code: the error's text can quote the token's header.
-                    AuditEvent::new("config.refused", Outcome::Failure, "envelope token refused")
-                        .route(route.as_deref())
-                        .client(client_ip)
-                        .with("reason", err.reason()),
+                    AuditEvent::refused(
+                        "config.refused",
+                        "envelope token refused",
+                        route.as_deref(),
+                        client_ip,
+                        err.reason(),
+                    ),
                 )
                 .await;
             return Err(ApiError::Envelope(err));
