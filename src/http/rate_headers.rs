@@ -44,9 +44,9 @@ impl RateHeaders {
 /// A limits verdict as the HTTP answer: the headers of the limit that counted last, or the
 /// 429 (with the refusing limit's headers) or 503 that stops the request.
 pub(crate) fn over_limit(
-    verdict: Result<Option<Counted>, OverLimit>,
+    verdict: Result<Option<Counted<'_>>, OverLimit<'_>>,
 ) -> Result<Option<RateHeaders>, (ApiError, Option<RateHeaders>)> {
-    let headers = |c: &Counted| RateHeaders::new(&c.name, &c.spec, &c.decision);
+    let headers = |c: &Counted| RateHeaders::new(c.name, &c.spec, &c.decision);
     match verdict {
         Ok(counted) => Ok(counted.as_ref().map(headers)),
         Err(OverLimit::Refused(counted)) => Err((

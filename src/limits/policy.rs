@@ -24,9 +24,9 @@ pub struct RatePolicy {
 /// One limit that counted a request: its name (for the `RateLimit` headers), its rate, and
 /// what the bucket said.
 #[derive(Debug, Clone)]
-pub struct Counted {
-    /// `key`, `address`, or the route group's name.
-    pub name: String,
+pub struct Counted<'a> {
+    /// `key`, `address`, or the route group's name (borrowed: nothing is allocated to name it).
+    pub name: &'a str,
     /// The rate the bucket holds to.
     pub spec: RateSpec,
     /// The bucket's answer.
@@ -35,9 +35,9 @@ pub struct Counted {
 
 /// Why a request may not go on.
 #[derive(Debug, Clone)]
-pub enum OverLimit {
+pub enum OverLimit<'a> {
     /// This limit refused it.
-    Refused(Counted),
+    Refused(Counted<'a>),
     /// The shared store could not answer and the policy is fail-closed.
     Unavailable,
 }
@@ -76,12 +76,12 @@ impl RatePolicy {
     /// Count one request from `caller` in `group`: the caller's own bucket, then the group's
     /// (when configured). `Ok(None)` when limits are off; otherwise the last limit counted,
     /// whose state the response reports.
-    pub async fn count(
-        &self,
+    pub async fn count<'a>(
+        &'a self,
         limiter: &Limiter,
         caller: &Caller<'_>,
-        group: Option<&str>,
-    ) -> Result<Option<Counted>, OverLimit> {
+        group: Option<&'a str>,
+    ) -> Result<Option<Counted<'a>>, OverLimit<'a>> {
         if !self.enabled {
             return Ok(None);
         }
@@ -107,7 +107,11 @@ impl RatePolicy {
 
     /// Whether `ip` still has room in its address bucket, without counting: costly work is
     /// not done for an address that has spent its budget already.
-    pub async fn address_has_room(&self, limiter: &Limiter, ip: IpAddr) -> Result<bool, OverLimit> {
+    pub async fn address_has_room(
+        &self,
+        limiter: &Limiter,
+        ip: IpAddr,
+    ) -> Result<bool, OverLimit<'static>> {
         if !self.enabled {
             return Ok(true);
         }
@@ -118,18 +122,18 @@ impl RatePolicy {
     }
 }
 
-async fn count_one(
+async fn count_one<'a>(
     limiter: &Limiter,
-    name: &str,
+    name: &'a str,
     bucket: &str,
     spec: RateSpec,
-) -> Result<Counted, OverLimit> {
+) -> Result<Counted<'a>, OverLimit<'a>> {
     let decision = limiter
         .check(bucket, &spec)
         .await
         .map_err(|_| OverLimit::Unavailable)?;
     let counted = Counted {
-        name: name.to_owned(),
+        name,
         spec,
         decision,
     };
