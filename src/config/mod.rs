@@ -28,6 +28,8 @@ use std::time::Duration;
 
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "portcullis.toml";
+/// Seed 002's settings file, named in a note when it is present and ours is not.
+const SEED_CONFIG_FILE: &str = "config.toml";
 /// Prefix of environment overrides; sections and keys are separated by a double underscore.
 pub const ENV_PREFIX: &str = "PORTCULLIS_";
 
@@ -205,6 +207,9 @@ pub struct LoggingSettings {
     pub format: LogFormat,
     /// Daily log files kept (older ones are deleted at rotation); 0 keeps them all.
     pub keep_files: usize,
+    /// Seed 002's `debug = true`: the same as `level = "debug"` (when `level` is left as is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug: Option<bool>,
 }
 
 impl Default for LoggingSettings {
@@ -214,6 +219,7 @@ impl Default for LoggingSettings {
             level: "info".to_owned(),
             format: LogFormat::Text,
             keep_files: 30,
+            debug: None,
         }
     }
 }
@@ -260,6 +266,13 @@ impl Settings {
             None => {
                 if Path::new(DEFAULT_CONFIG_FILE).exists() {
                     figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+                } else if Path::new(SEED_CONFIG_FILE).exists() {
+                    // Seed 002 kept its settings in config.toml: say that it is not read,
+                    // rather than start on the defaults without a word.
+                    eprintln!(
+                        "portcullis: note: ./{SEED_CONFIG_FILE} is not read; settings come from \
+                         ./{DEFAULT_CONFIG_FILE}, or pass --config {SEED_CONFIG_FILE}"
+                    );
                 }
             }
         }
@@ -288,6 +301,9 @@ impl Settings {
             }
             other => other,
         })?;
+        if settings.logging.debug == Some(true) && settings.logging.level == "info" {
+            settings.logging.level = "debug".to_owned();
+        }
         let every_file: Vec<String> = settings.files.keys().cloned().collect();
         for client in settings.client_keys.values_mut().filter(|c| c.all_files) {
             client.files = every_file.clone();

@@ -123,3 +123,16 @@ fn envelope_settings_that_cannot_work_are_refused() {
         ));
     }
 }
+
+#[test]
+fn seed_002s_debug_flag_means_the_debug_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "[logging]\ndebug = true\n").unwrap();
+    assert_eq!(Settings::load(Some(&path)).unwrap().logging.level, "debug");
+    // An explicit level wins.
+    std::fs::write(&path, "[logging]\ndebug = true\nlevel = \"warn\"\n").unwrap();
+    assert_eq!(Settings::load(Some(&path)).unwrap().logging.level, "warn");
+    std::fs::write(&path, "[logging]\ndebug = false\n").unwrap();
+    assert_eq!(Settings::load(Some(&path)).unwrap().logging.level, "info");
+}

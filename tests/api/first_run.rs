@@ -560,3 +560,24 @@ fn a_redis_that_does_not_answer_is_said_at_start() {
         std::fs::remove_dir_all(&logs).unwrap();
     }
 }
+
+#[test]
+fn seed_002s_config_toml_is_named_not_silently_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "[server]\nport = 8000\n").unwrap();
+    let (ok, _, stderr) = run(dir.path(), &["keys", "generate"], &[]);
+    assert!(ok);
+    assert_eq!(
+        stderr,
+        "portcullis: note: ./config.toml is not read; settings come from ./portcullis.toml, or pass --config config.toml\n"
+    );
+    // Named with --config, its seed-style `debug = true` is understood.
+    std::fs::write(dir.path().join("config.toml"), "[logging]\ndebug = true\n").unwrap();
+    let (ok, _, stderr) = run(
+        dir.path(),
+        &["--config", "config.toml", "keys", "generate"],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(stderr, "");
+}
