@@ -15,7 +15,7 @@ async fn security_events_are_recorded_with_actor_route_client_and_outcome() {
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
     app.get("/api/keys", Some(&key.key)).await; // denied
-    app.get("/api/whoami", Some("pcl_aaaaaaaaaaaa_bad")).await; // refused
+    app.whoami(Some("pcl_aaaaaaaaaaaa_bad")).await; // refused
     let session = app.login("user1", &key.key).await;
     app.post(
         &format!("/api/keys/{}/revoke", key.id),
@@ -375,16 +375,11 @@ async fn a_flood_of_refusals_from_one_address_is_one_record_and_a_count() {
     })
     .await;
     for i in 0..200 {
-        let response = app
-            .get("/api/whoami", Some(&format!("legacy-wrong-key-{i}")))
-            .await;
+        let response = app.whoami(Some(&format!("legacy-wrong-key-{i}"))).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     // Another reason is other evidence, recorded in full.
-    assert_eq!(
-        app.get("/api/whoami", None).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.whoami(None).await.status(), StatusCode::UNAUTHORIZED);
     let refused = app.wait_for_refusals("auth.failure", 201).await;
     let reasons: Vec<(&str, u64)> = refused
         .iter()
@@ -500,7 +495,7 @@ async fn key_and_session_changes_are_recorded_with_their_targets() {
     assert_eq!(rotated.status(), StatusCode::CREATED);
 
     let admin_id = app
-        .get("/api/whoami", Some(&app.admin_key))
+        .whoami(Some(&app.admin_key))
         .await
         .json::<Value>()
         .await

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::test]
 async fn healthz_answers_ok_without_credentials() {
     let app = spawn_app().await;
-    let response = app.get("/healthz", None).await;
+    let response = app.healthz().await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_hardened(&response);
     assert_eq!(
@@ -21,7 +21,7 @@ async fn healthz_answers_ok_without_credentials() {
 #[tokio::test]
 async fn healthz_is_503_when_the_store_is_gone() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    assert_eq!(app.healthz().await.status(), StatusCode::OK);
     // The data directory wiped under a running server: its connections would go on writing
     // to a file nobody will see again.
     for file in app.db_files() {
@@ -30,7 +30,7 @@ async fn healthz_is_503_when_the_store_is_gone() {
     // Store health is cached for a second; the next check after that says so.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let response = loop {
-        let response = app.get("/healthz", None).await;
+        let response = app.healthz().await;
         if response.status() != StatusCode::OK {
             break response;
         }
@@ -53,7 +53,7 @@ async fn every_status_carries_the_security_headers() {
     let app = spawn_app().await;
     let user = app.key_with_role("user").await;
     // 200
-    assert_hardened(&app.get("/api/whoami", Some(&app.admin_key)).await);
+    assert_hardened(&app.whoami(Some(&app.admin_key)).await);
     // 201
     let created = app
         .post_json(
@@ -65,7 +65,7 @@ async fn every_status_carries_the_security_headers() {
     assert_eq!(created.status(), StatusCode::CREATED);
     assert_hardened(&created);
     // 401, 403, 404, 405, 413 each assert the headers in assert_error.
-    assert_401(app.get("/api/whoami", None).await).await;
+    assert_401(app.whoami(None).await).await;
     assert_403_admin(app.get("/api/keys", Some(&user.key)).await).await;
     assert_error(
         app.get("/no/such/path", None).await,
@@ -149,8 +149,8 @@ async fn a_request_id_is_generated_or_a_safe_one_is_kept() {
         .unwrap();
     assert_eq!(id.len(), 36, "a fresh UUID replaces the hostile id: {id}");
 
-    let a = app.get("/healthz", None).await;
-    let b = app.get("/healthz", None).await;
+    let a = app.healthz().await;
+    let b = app.healthz().await;
     assert_ne!(
         a.headers().get("x-request-id"),
         b.headers().get("x-request-id")
@@ -308,11 +308,11 @@ async fn connections_beyond_the_limit_wait_instead_of_being_served_at_once() {
     let n = first.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     // A second one is accepted by the kernel but not served while the first is open...
-    let second = tokio::time::timeout(Duration::from_millis(300), app.get("/healthz", None)).await;
+    let second = tokio::time::timeout(Duration::from_millis(300), app.healthz()).await;
     assert!(second.is_err(), "served beyond max_connections");
     // ...and is served once the first goes away.
     drop(first);
-    let response = tokio::time::timeout(Duration::from_secs(5), app.get("/healthz", None))
+    let response = tokio::time::timeout(Duration::from_secs(5), app.healthz())
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);

@@ -124,6 +124,16 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// `GET /api/whoami`, with `key` as `X-API-Key` when given: the suite's most used call.
+    pub async fn whoami(&self, key: Option<&str>) -> Response {
+        self.get("/api/whoami", key).await
+    }
+
+    /// `GET /healthz`.
+    pub async fn healthz(&self) -> Response {
+        self.get("/healthz", None).await
+    }
+
     pub async fn post_json(&self, path: &str, key: Option<&str>, body: &Value) -> Response {
         let mut request = self.client.post(self.url(path)).json(body);
         if let Some(key) = key {

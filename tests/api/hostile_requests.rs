@@ -151,7 +151,7 @@ async fn method_overrides_are_ignored() {
         "a POST with _method=GET is the POST it is"
     );
     assert_eq!(
-        app.get("/api/whoami", Some(&victim.key)).await.status(),
+        app.whoami(Some(&victim.key)).await.status(),
         StatusCode::UNAUTHORIZED
     );
 }

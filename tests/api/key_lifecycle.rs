@@ -12,10 +12,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 async fn a_revoked_key_is_refused_on_the_very_next_request() {
     let app = spawn_app().await;
     let key = app.key_with_role("user").await;
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
 
     let response = app
         .post(
@@ -28,7 +25,7 @@ async fn a_revoked_key_is_refused_on_the_very_next_request() {
     assert_eq!(body["state"], "revoked");
     assert!(body["revoked_at"].is_string());
 
-    assert_401(app.get("/api/whoami", Some(&key.key)).await).await;
+    assert_401(app.whoami(Some(&key.key)).await).await;
     // Revoking again changes nothing and is not an error.
     let again: Value = app
         .post(
@@ -48,17 +45,11 @@ async fn a_key_stops_working_when_it_expires() {
     let key = app
         .create_key(json!({"owner": "o", "role": "user", "expires_in": "2h"}))
         .await;
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
     app.clock.advance(HOUR);
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
     app.clock.advance(HOUR);
-    assert_401(app.get("/api/whoami", Some(&key.key)).await).await;
+    assert_401(app.whoami(Some(&key.key)).await).await;
     let shown: Value = app
         .get(&format!("/api/keys/{}", key.id), Some(&app.admin_key))
         .await
@@ -97,13 +88,8 @@ async fn rotation_without_grace_revokes_the_old_key_at_once() {
     assert_eq!(body["previous"]["state"], "revoked");
     assert_eq!(body["previous"]["replaced_by"], body["id"]);
 
-    assert_401(app.get("/api/whoami", Some(&old.key)).await).await;
-    let who: Value = app
-        .get("/api/whoami", Some(new_key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_401(app.whoami(Some(&old.key)).await).await;
+    let who: Value = app.whoami(Some(new_key)).await.json().await.unwrap();
     assert_eq!(who["role"], "device");
     assert_eq!(who["owner"], "App 1");
 }
@@ -124,16 +110,10 @@ async fn rotation_with_grace_keeps_the_old_key_working_until_the_grace_ends() {
         .unwrap();
     let new_key = body["key"].as_str().unwrap().to_owned();
     assert_eq!(body["previous"]["state"], "active");
-    assert_eq!(
-        app.get("/api/whoami", Some(&old.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&old.key)).await.status(), StatusCode::OK);
     app.clock.advance(HOUR + Duration::from_secs(1));
-    assert_401(app.get("/api/whoami", Some(&old.key)).await).await;
-    assert_eq!(
-        app.get("/api/whoami", Some(&new_key)).await.status(),
-        StatusCode::OK
-    );
+    assert_401(app.whoami(Some(&old.key)).await).await;
+    assert_eq!(app.whoami(Some(&new_key)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -201,7 +181,7 @@ async fn a_disabled_key_is_refused_until_enabled_again() {
         .await
         .unwrap();
     assert_eq!(body["state"], "disabled");
-    assert_401(app.get("/api/whoami", Some(&key.key)).await).await;
+    assert_401(app.whoami(Some(&key.key)).await).await;
     let body: Value = app
         .post(
             &format!("/api/keys/{}/enable", key.id),
@@ -212,10 +192,7 @@ async fn a_disabled_key_is_refused_until_enabled_again() {
         .await
         .unwrap();
     assert_eq!(body["state"], "active");
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -226,12 +203,9 @@ async fn a_mistyped_or_truncated_key_is_refused() {
     let at = 30;
     typo[at] = if typo[at] == b'A' { b'B' } else { b'A' };
     let typo = String::from_utf8(typo).unwrap();
-    assert_401(app.get("/api/whoami", Some(&typo)).await).await;
-    assert_401(app.get("/api/whoami", Some(&key.key[..60])).await).await;
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_401(app.whoami(Some(&typo)).await).await;
+    assert_401(app.whoami(Some(&key.key[..60])).await).await;
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -240,7 +214,7 @@ async fn last_use_is_recorded() {
     let key = app.key_with_role("user").await;
     assert!(key.body["last_used_at"].is_null());
     app.clock.advance(std::time::Duration::from_secs(90));
-    app.get("/api/whoami", Some(&key.key)).await;
+    app.whoami(Some(&key.key)).await;
     let shown: Value = app
         .get(&format!("/api/keys/{}", key.id), Some(&app.admin_key))
         .await
@@ -267,7 +241,7 @@ async fn the_database_files_never_contain_a_plaintext_key() {
     let mut keys = vec![app.admin_key.clone()];
     for role in ["admin", "user", "device"] {
         let key = app.key_with_role(role).await;
-        app.get("/api/whoami", Some(&key.key)).await;
+        app.whoami(Some(&key.key)).await;
         keys.push(key.key.clone());
         let rotated: Value = app
             .post(

@@ -38,23 +38,23 @@ async fn failed_key_checks_lock_the_address_out_for_growing_periods() {
     let app = spawn_app().await;
     for _ in 0..5 {
         assert_401(
-            app.get("/api/whoami", Some("wrong-key-wrong-key-wrong-key-wrong"))
+            app.whoami(Some("wrong-key-wrong-key-wrong-key-wrong"))
                 .await,
         )
         .await;
     }
     // Locked: even the right key is turned away, without being checked.
-    assert_429(app.get("/api/whoami", Some(&app.admin_key)).await, "30").await;
+    assert_429(app.whoami(Some(&app.admin_key)).await, "30").await;
     app.clock.advance(Duration::from_secs(30));
     assert_eq!(
-        app.get("/api/whoami", Some(&app.admin_key)).await.status(),
+        app.whoami(Some(&app.admin_key)).await.status(),
         StatusCode::OK
     );
     for _ in 0..5 {
-        app.get("/api/whoami", Some("wrong-key-wrong-key-wrong-key-wrong"))
+        app.whoami(Some("wrong-key-wrong-key-wrong-key-wrong"))
             .await;
     }
-    assert_429(app.get("/api/whoami", Some(&app.admin_key)).await, "60").await;
+    assert_429(app.whoami(Some(&app.admin_key)).await, "60").await;
     // Another address is unaffected.
     let other = client_from([127, 0, 0, 2]);
     let response = other

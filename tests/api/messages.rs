@@ -708,12 +708,7 @@ async fn posting_can_require_a_key_with_messages_create(backend: Backend) {
     let described: Value = app.get("/", None).await.json().await.unwrap();
     assert_eq!(described["posting"], "key");
     // whoami lists the permission for users.
-    let me: Value = app
-        .get("/api/whoami", Some(&user.key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.whoami(Some(&user.key)).await.json().await.unwrap();
     assert!(
         me["permissions"]
             .as_array()

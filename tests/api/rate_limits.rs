@@ -61,7 +61,7 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_ratelimit_headers(bac
         .create_key(json!({"owner": "App 2", "role": "user"}))
         .await;
     for remaining in [2, 1, 0] {
-        let response = app.get("/api/whoami", Some(&limited.key)).await;
+        let response = app.whoami(Some(&limited.key)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["ratelimit-policy"], "\"key\";q=3;w=60");
         assert_eq!(
@@ -69,7 +69,7 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_ratelimit_headers(bac
             format!("\"key\";r={remaining};t={}", 20 * (3 - remaining))
         );
     }
-    let response = app.get("/api/whoami", Some(&limited.key)).await;
+    let response = app.whoami(Some(&limited.key)).await;
     assert_eq!(response.headers()["retry-after"], "20");
     assert_eq!(response.headers()["ratelimit"], "\"key\";r=0;t=60");
     assert_eq!(response.headers()["x-error-code"], "rate_limited");
@@ -89,17 +89,14 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_ratelimit_headers(bac
         "{in_redis:?}"
     );
     // Another caller is untouched (seed 003: throttle one caller, not the others).
-    assert_eq!(
-        app.get("/api/whoami", Some(&other.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&other.key)).await.status(), StatusCode::OK);
     app.clock.advance(Duration::from_secs(20));
     assert_eq!(
-        app.get("/api/whoami", Some(&limited.key)).await.status(),
+        app.whoami(Some(&limited.key)).await.status(),
         StatusCode::OK
     );
     assert_eq!(
-        app.get("/api/whoami", Some(&limited.key)).await.status(),
+        app.whoami(Some(&limited.key)).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
 }
@@ -114,22 +111,13 @@ async fn the_role_default_applies_to_keys_without_their_own_rate(backend: Backen
     };
     let device = app.key_with_role("device").await;
     let user = app.key_with_role("user").await;
+    assert_eq!(app.whoami(Some(&device.key)).await.status(), StatusCode::OK);
+    assert_eq!(app.whoami(Some(&device.key)).await.status(), StatusCode::OK);
     assert_eq!(
-        app.get("/api/whoami", Some(&device.key)).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/api/whoami", Some(&device.key)).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/api/whoami", Some(&device.key)).await.status(),
+        app.whoami(Some(&device.key)).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
-    assert_eq!(
-        app.get("/api/whoami", Some(&user.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&user.key)).await.status(), StatusCode::OK);
     // A key's own rate overrides its role's.
     let response = app
         .post_json(
@@ -143,10 +131,7 @@ async fn the_role_default_applies_to_keys_without_their_own_rate(backend: Backen
         response.json::<Value>().await.unwrap()["rate_limit"],
         "100/min"
     );
-    assert_eq!(
-        app.get("/api/whoami", Some(&device.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&device.key)).await.status(), StatusCode::OK);
 }
 
 async fn failed_authentication_counts_against_the_address(backend: Backend) {
@@ -158,9 +143,9 @@ async fn failed_authentication_counts_against_the_address(backend: Backend) {
         return;
     };
     for _ in 0..3 {
-        assert_401(app.get("/api/whoami", Some("pcl_aaaaaaaaaaaa_nope")).await).await;
+        assert_401(app.whoami(Some("pcl_aaaaaaaaaaaa_nope")).await).await;
     }
-    let response = app.get("/api/whoami", Some("pcl_aaaaaaaaaaaa_nope")).await;
+    let response = app.whoami(Some("pcl_aaaaaaaaaaaa_nope")).await;
     assert_eq!(response.headers()["retry-after"], "20");
     assert_error(
         response,
@@ -172,7 +157,7 @@ async fn failed_authentication_counts_against_the_address(backend: Backend) {
     .await;
     // A valid key is limited by key, not by address.
     assert_eq!(
-        app.get("/api/whoami", Some(&app.admin_key)).await.status(),
+        app.whoami(Some(&app.admin_key)).await.status(),
         StatusCode::OK
     );
 }
@@ -209,19 +194,11 @@ async fn a_quota_counts_down_to_429_and_refills_the_next_day(backend: Backend) {
         )
         .await;
     assert_eq!(key.body["quota"]["remaining"], 2);
-    let who: Value = app
-        .get("/api/whoami", Some(&key.key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let who: Value = app.whoami(Some(&key.key)).await.json().await.unwrap();
     assert_eq!(who["quota"]["remaining"], 1);
     assert_eq!(who["quota"]["limit"], 2);
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
-    let response = app.get("/api/whoami", Some(&key.key)).await;
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
+    let response = app.whoami(Some(&key.key)).await;
     let resets_at = who["quota"]["resets_at"].as_str().unwrap().to_owned();
     assert!(resets_at.ends_with("T00:00:00Z"), "{resets_at}");
     assert_error(
@@ -240,10 +217,7 @@ async fn a_quota_counts_down_to_429_and_refills_the_next_day(backend: Backend) {
         .unwrap();
     assert_eq!(shown["quota"]["remaining"], 0);
     app.clock.advance(Duration::from_secs(86_400));
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
     // Setting a quota again starts a fresh count.
     let response = app
         .post_json(
@@ -256,11 +230,8 @@ async fn a_quota_counts_down_to_429_and_refills_the_next_day(backend: Backend) {
         response.json::<Value>().await.unwrap()["quota"],
         json!({"limit": 1, "refill": "never", "remaining": 1, "resets_at": null})
     );
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
-    let response = app.get("/api/whoami", Some(&key.key)).await;
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
+    let response = app.whoami(Some(&key.key)).await;
     assert_error(
         response,
         StatusCode::TOO_MANY_REQUESTS,
@@ -388,17 +359,14 @@ async fn two_nodes_on_one_redis_share_the_limit() {
     let a = app_with_env(&run, env(), configure).await;
     let b = app_with_env(&run, env(), configure).await;
     for node in [&a, &b, &a, &b] {
-        assert_eq!(
-            node.get("/api/whoami", Some(KEY)).await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(node.whoami(Some(KEY)).await.status(), StatusCode::OK);
     }
     assert_eq!(
-        a.get("/api/whoami", Some(KEY)).await.status(),
+        a.whoami(Some(KEY)).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(
-        b.get("/api/whoami", Some(KEY)).await.status(),
+        b.whoami(Some(KEY)).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
 }
@@ -411,7 +379,7 @@ async fn an_unreachable_redis_fails_open_to_local_limits_and_says_so() {
     })
     .await;
     // True from the start: Redis was asked at start, before any limited request.
-    let health: Value = app.get("/healthz", None).await.json().await.unwrap();
+    let health: Value = app.healthz().await.json().await.unwrap();
     assert_eq!(
         health,
         json!({"status": "ok", "redis": "unreachable", "rate_limits": "local"})
@@ -419,21 +387,15 @@ async fn an_unreachable_redis_fails_open_to_local_limits_and_says_so() {
     let key = app
         .create_key(json!({"owner": "App 1", "role": "user", "rate": "2/min"}))
         .await;
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
     assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
+        app.whoami(Some(&key.key)).await.status(),
         StatusCode::TOO_MANY_REQUESTS,
         "local limits still apply"
     );
     // Reported at once: health reads the limiter's state, not a cache.
-    let health: Value = app.get("/healthz", None).await.json().await.unwrap();
+    let health: Value = app.healthz().await.json().await.unwrap();
     assert_eq!(
         health,
         json!({"status": "ok", "redis": "unreachable", "rate_limits": "local"})
@@ -448,12 +410,12 @@ async fn an_unreachable_redis_with_fail_closed_refuses_with_503() {
         s.limits.redis_failure = portcullis::config::RedisFailure::Closed;
     })
     .await;
-    let health: Value = app.get("/healthz", None).await.json().await.unwrap();
+    let health: Value = app.healthz().await.json().await.unwrap();
     assert_eq!(
         health,
         json!({"status": "ok", "redis": "unreachable", "rate_limits": "unavailable"})
     );
-    let response = app.get("/api/whoami", Some(&app.admin_key)).await;
+    let response = app.whoami(Some(&app.admin_key)).await;
     assert_error(
         response,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -590,7 +552,7 @@ async fn a_redis_that_answers_is_reported_shared_from_the_start() {
         return;
     };
     let app = spawn_app_with(|s| s.storage.redis_url = Some(url)).await;
-    let health: Value = app.get("/healthz", None).await.json().await.unwrap();
+    let health: Value = app.healthz().await.json().await.unwrap();
     assert_eq!(
         health,
         json!({"status": "ok", "redis": "ok", "rate_limits": "shared"})

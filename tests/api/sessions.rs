@@ -162,10 +162,7 @@ async fn a_session_expires_after_an_hour() {
     app.clock.advance(Duration::from_secs(1));
     assert_401(app.get_bearer("/api/whoami", &session.token).await).await;
     // The key itself still works.
-    assert_eq!(
-        app.get("/api/whoami", Some(&key.key)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -329,7 +326,7 @@ async fn a_forged_or_foreign_session_token_is_refused() {
     )
     .await;
     // A session token is not an API key.
-    assert_401(app.get("/api/whoami", Some(&session.token)).await).await;
+    assert_401(app.whoami(Some(&session.token)).await).await;
 }
 
 #[tokio::test]

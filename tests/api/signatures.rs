@@ -335,7 +335,7 @@ async fn a_route_group_can_require_signatures() {
     )
     .await;
     assert_eq!(
-        app.get("/api/whoami", Some(&app.admin_key)).await.status(),
+        app.whoami(Some(&app.admin_key)).await.status(),
         StatusCode::OK,
         "other groups are unaffected"
     );
@@ -698,7 +698,7 @@ async fn unsigned_requests_to_a_signed_group_count_against_the_key_and_the_addre
         .await;
     let mut codes = Vec::new();
     for _ in 0..5 {
-        let response = app.get("/api/whoami", Some(&key.key)).await;
+        let response = app.whoami(Some(&key.key)).await;
         codes.push(
             response.headers()["x-error-code"]
                 .to_str()
@@ -722,13 +722,11 @@ async fn unsigned_requests_to_a_signed_group_count_against_the_key_and_the_addre
         .create_key(json!({"owner": "user2", "role": "user"}))
         .await;
     assert_eq!(
-        app.get("/api/whoami", Some("pcl_aaaaaaaaaaaa_bad"))
-            .await
-            .status(),
+        app.whoami(Some("pcl_aaaaaaaaaaaa_bad")).await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_error_code(
-        app.get("/api/whoami", Some(&other.key)).await,
+        app.whoami(Some(&other.key)).await,
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
     )
