@@ -7,6 +7,7 @@ use super::middleware::json_errors::json_errors;
 use super::middleware::request_id::{RequestId, request_id};
 use super::middleware::security_headers::security_headers;
 use super::middleware::single_credentials::single_credentials;
+use super::middleware::unread_body::close_when_unread;
 use super::routes;
 use super::state::AppState;
 use crate::config::LimitSettings;
@@ -57,6 +58,9 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
                 // 1. Request id first, so everything inside (error bodies, spans, panics)
                 //    can name it, and it is echoed on every response.
                 .layer(from_fn(request_id))
+                // 1b. A body left unread by whatever answers (a refusal) gets `Connection:
+                //     close`, so a client does not reuse a connection hyper is closing.
+                .layer(from_fn(close_when_unread))
                 // 2. The client address (through trusted proxies) for everything below.
                 .layer(from_fn_with_state(proxies, client_ip))
                 // 3. One access-log line per request, with the final status.

@@ -382,3 +382,38 @@ async fn a_trusted_proxy_is_not_held_to_one_address_share() {
         streams.push(stream);
     }
 }
+
+#[tokio::test]
+async fn a_refusal_that_leaves_the_body_unread_says_connection_close() {
+    let app = spawn_app().await;
+    // Headers only: the request is refused (no key) before its body is read, and hyper will
+    // not keep a connection with unread bytes on it; the answer says so.
+    let text = raw_exchange(
+        &app,
+        b"POST /api/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n",
+        "}",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 401 "), "{text}");
+    let headers = raw_headers(&text);
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "connection" && v == "close"),
+        "{text}"
+    );
+    // A body the server did read keeps the connection open: no such header.
+    let response = app
+        .post_json(
+            "/api/keys",
+            Some(&app.admin_key),
+            &json!({"owner": "o", "role": "user"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(response.headers().get("connection").is_none());
+    // A bodiless request is left alone too.
+    let response = app.whoami(None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get("connection").is_none());
+}

@@ -8,3 +8,4 @@ pub mod json_errors;
 pub mod request_id;
 pub mod security_headers;
 pub mod single_credentials;
+pub mod unread_body;
