@@ -71,7 +71,7 @@ fn line(error: &Error) -> String {
     match &error.kind {
         Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => format!(
             "{head}: {setting} = {}: expected {}",
-            value(actual),
+            value(actual, &path),
             in_words(expected)
         ),
         Kind::InvalidLength(length, expected) => format!(
@@ -94,12 +94,15 @@ fn line(error: &Error) -> String {
         Kind::ISizeOutOfRange(n) => format!("{head}: {setting} = {n}: out of range"),
         Kind::USizeOutOfRange(n) => format!("{head}: {setting} = {n}: out of range"),
         Kind::Unsupported(actual) => {
-            format!("{head}: {setting} = {}: not supported", value(actual))
+            format!(
+                "{head}: {setting} = {}: not supported",
+                value(actual, &path)
+            )
         }
         Kind::UnsupportedKey(actual, _) => {
             format!(
                 "{head}: {setting} has a key that is not a name: {}",
-                value(actual)
+                value(actual, &path)
             )
         }
         Kind::Message(message) if path.is_empty() => file_level(&head, &origin, message),
@@ -123,8 +126,25 @@ fn file_level(head: &str, origin: &Origin, message: &str) -> String {
     }
 }
 
-fn value(actual: &Actual) -> String {
+/// Settings whose values are secrets: an error names the setting, never what was given.
+const SECRET_SETTINGS: [&str; 4] = [
+    "session_secret",
+    "audit_secret",
+    "private_key",
+    "previous_private_key",
+];
+
+/// The value as the error shows it: a secret setting's value is never shown, and a URL's
+/// password is masked (`storage.redis_url = "redis://:pw@h"`).
+fn value(actual: &Actual, path: &[String]) -> String {
+    let name = path.last().map(String::as_str).unwrap_or_default();
+    if SECRET_SETTINGS.contains(&name) {
+        return "(a value, not shown: this setting is a secret)".to_owned();
+    }
     match actual {
+        Actual::Str(text) if name.ends_with("url") => {
+            format!("{:?}", crate::redis_client::redacted(text))
+        }
         Actual::Str(text) => format!("{text:?}"),
         Actual::Unsigned(n) => n.to_string(),
         Actual::Signed(n) => n.to_string(),
@@ -234,6 +254,18 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.matches("TOML parse error").count(), 1, "{err}");
+    }
+
+    #[test]
+    fn a_secret_given_with_the_wrong_type_is_not_echoed() {
+        let err = error_for("[auth]\nsession_secret = 123456789012345678\n");
+        assert_eq!(
+            err,
+            "configuration error in p.toml: `auth.session_secret` = (a value, not shown: this \
+             setting is a secret): expected a string in quotes"
+        );
+        let err = error_for("[envelope]\nprivate_key = [\"-----BEGIN PRIVATE KEY-----\"]\n");
+        assert!(!err.contains("BEGIN"), "{err}");
     }
 
     #[test]
