@@ -1,6 +1,9 @@
 //! Key management: the one place where keys are created, rotated, revoked, enabled and
 //! disabled. The HTTP API and the CLI both call it, so they cannot drift apart.
 
+mod changes;
+
+mod checks;
 use super::key_format;
 use super::policy::Role;
 use super::verifier::KeyVerifier;
@@ -11,6 +14,9 @@ use crate::store::{
     KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord, KeyState, NewKey, OwnerKind,
     SessionScope, Store, StoreError,
 };
+pub use changes::ChangedBy;
+pub use checks::parse_lifetime;
+use checks::{check_id, parse_role, validate_limits, validate_name};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,22 +187,6 @@ pub struct IssuedKey {
     pub token: SecretString,
 }
 
-/// Who changed a key, for the audit event the manager records.
-#[derive(Debug, Clone, Copy)]
-pub enum ChangedBy<'a> {
-    /// A caller of the admin API, by its owner and key ids.
-    Caller {
-        /// The caller's owner id.
-        owner_id: &'a str,
-        /// The caller's key id.
-        key_id: &'a str,
-    },
-    /// `portcullis keys …`.
-    CommandLine,
-    /// Not recorded: the server's own first admin key (its creation is logged), or a test.
-    Unrecorded,
-}
-
 /// Creates and changes keys, and records each change in the audit trail (one place for the
 /// API and the command line).
 #[derive(Clone)]
@@ -226,33 +216,6 @@ impl KeyManager {
     pub fn with_audit(mut self, audit: crate::audit::AuditLog) -> Self {
         self.audit = Some(audit);
         self
-    }
-
-    /// The audit event of one change (never the key: only ids).
-    async fn record(&self, by: ChangedBy<'_>, kind: &'static str, target: &str) {
-        use crate::audit::{AuditEvent, Outcome};
-        let Some(audit) = &self.audit else { return };
-        let event = match by {
-            ChangedBy::Unrecorded => return,
-            ChangedBy::CommandLine => {
-                AuditEvent::new(kind, Outcome::Success, "key changed from the command line")
-                    .context("cli")
-            }
-            ChangedBy::Caller { owner_id, key_id } => {
-                let message = match kind {
-                    "key.create" => "key created",
-                    "key.revoke" => "key revoked",
-                    "key.rotate" => "key rotated",
-                    "key.limits" => "key limits changed",
-                    _ => "key enabled flag changed",
-                };
-                AuditEvent::new(kind, Outcome::Success, message)
-                    .actor_ids(Some(owner_id), Some(key_id))
-            }
-        };
-        audit
-            .record(event.with("target_key_id", target.to_owned()))
-            .await;
     }
 
     fn view(&self, record: &KeyRecord) -> KeyView {
@@ -563,94 +526,5 @@ pub fn quota_view(
     })
 }
 
-fn validate_limits(rate: Option<&str>, quota: Option<QuotaRequest>) -> Result<KeyLimits, KeyError> {
-    let rate_limit = rate
-        .map(|text| {
-            RateSpec::parse(text)
-                .map(|spec| spec.to_string())
-                .map_err(|e| KeyError::Invalid(format!("rate: {e}")))
-        })
-        .transpose()?;
-    if let Some(q) = quota
-        && !(1..=1_000_000_000_000).contains(&q.limit)
-    {
-        return Err(KeyError::Invalid(
-            "quota.limit must be between 1 and 10^12".to_owned(),
-        ));
-    }
-    Ok(KeyLimits {
-        rate_limit,
-        quota: quota.map(|q| (q.limit, q.refill.as_str().to_owned())),
-    })
-}
-
-fn validate_name(field: &str, value: &str) -> Result<String, KeyError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty()
-        || trimmed.chars().count() > MAX_NAME_LEN
-        || trimmed.chars().any(char::is_control)
-    {
-        return Err(KeyError::Invalid(format!(
-            "{field} must be 1 to {MAX_NAME_LEN} characters without control characters"
-        )));
-    }
-    Ok(trimmed.to_owned())
-}
-
-fn parse_role(name: &str) -> Result<Role, KeyError> {
-    Role::parse(name)
-        .ok_or_else(|| KeyError::Invalid("role must be one of: admin, user, device".to_owned()))
-}
-
-/// Parse `"90d"`, `"12h"`, `"30m"` into seconds, within (0, ten years].
-pub fn parse_lifetime(field: &str, text: &str) -> Result<i64, KeyError> {
-    let duration = crate::duration::parse(text).ok_or_else(|| {
-        KeyError::Invalid(format!(
-            "{field} must be a duration such as \"90d\" or \"12h\""
-        ))
-    })?;
-    if duration.is_zero() || duration > MAX_LIFETIME {
-        return Err(KeyError::Invalid(format!(
-            "{field} must be more than zero and at most ten years"
-        )));
-    }
-    i64::try_from(duration.as_secs()).map_err(|_| KeyError::Invalid(format!("{field} is too long")))
-}
-
-/// Key ids are short base36 strings; anything else cannot exist, so don't ask the store.
-fn check_id(id: &str) -> Result<(), KeyError> {
-    if id.len() == 12
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
-    {
-        Ok(())
-    } else if id.starts_with(|c: char| c.is_ascii_uppercase()) && id.ends_with("_API_KEY") {
-        Err(KeyError::EnvironmentKey)
-    } else {
-        Err(KeyError::NotFound)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifetimes_parse_from_human_text_within_bounds() {
-        assert_eq!(parse_lifetime("x", "90d").unwrap(), 90 * 86_400);
-        assert_eq!(parse_lifetime("x", "1h 30m").unwrap(), 5_400);
-        assert!(parse_lifetime("x", "0s").is_err());
-        assert!(parse_lifetime("x", "11years").is_err());
-        assert!(parse_lifetime("x", "soon").is_err());
-        assert!(parse_lifetime("x", "-5d").is_err());
-    }
-
-    #[test]
-    fn names_must_be_short_and_printable() {
-        assert_eq!(validate_name("owner", "  App 1 ").unwrap(), "App 1");
-        assert!(validate_name("owner", "").is_err());
-        assert!(validate_name("owner", "a\nb").is_err());
-        assert!(validate_name("owner", &"x".repeat(129)).is_err());
-    }
-}
+mod tests;

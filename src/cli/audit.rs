@@ -3,7 +3,7 @@
 use crate::audit::{self, CHECKPOINT_FILE, Checkpoint, record_json};
 use crate::config::Settings;
 use crate::startup::audit_key;
-use crate::store::{self, AuditFilter};
+use crate::store::AuditFilter;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::io::Write;
@@ -66,7 +66,7 @@ fn millis(text: Option<&str>) -> anyhow::Result<Option<i64>> {
 
 /// Run an `audit` verb. Returns whether the chain (for `verify`) is intact.
 pub async fn run(settings: Settings, args: AuditArgs) -> anyhow::Result<bool> {
-    let store = store::connect_existing(&settings.storage.database_url()).await?;
+    let store = super::open_store(&settings, false).await?;
     let checkpoint_path = settings.storage.data_dir.join(CHECKPOINT_FILE);
     match args.verb {
         Verb::Verify { expect } => {

@@ -156,6 +156,15 @@ pub fn run(settings: Settings, args: JoseArgs) -> anyhow::Result<()> {
     }
 }
 
+/// A client name is the `iss` of its tokens and a TOML table name.
+fn check_client_name(name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        crate::services::configfiles::valid_name(name),
+        "a client name is letters, digits, `_`, `-` and `.`"
+    );
+    Ok(())
+}
+
 fn check_actions(actions: &[String]) -> anyhow::Result<()> {
     if let Some(action) = actions
         .iter()
@@ -197,10 +206,7 @@ fn import_client(
     actions: &[String],
     json: bool,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        crate::services::configfiles::valid_name(name),
-        "a client name is letters, digits, `_`, `-` and `.`"
-    );
+    check_client_name(name)?;
     anyhow::ensure!(
         !settings.client_keys.contains_key(name),
         "a client named `{name}` is already configured"
@@ -243,10 +249,7 @@ fn keygen(
     json: bool,
 ) -> anyhow::Result<()> {
     check_actions(actions)?;
-    anyhow::ensure!(
-        crate::services::configfiles::valid_name(name),
-        "a client name is letters, digits, `_`, `-` and `.`"
-    );
+    check_client_name(name)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = ServerKey::generate()?;
     let private = dir.join(format!("{name}.key.pem"));

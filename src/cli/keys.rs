@@ -9,8 +9,8 @@ use crate::auth::keys::{ChangedBy, CreateKey, IssuedKey, KeyView, QuotaRequest, 
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::limits::Refill;
-use crate::startup::{audit_key, create_private_dir};
-use crate::store::{self, KeyFilter, KeyState, OwnerKind};
+use crate::startup::audit_key;
+use crate::store::{KeyFilter, KeyState, OwnerKind};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use std::sync::Arc;
@@ -169,20 +169,8 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let url = settings.storage.database_url();
-    let store = if matches!(args.verb, Verb::Create { .. } | Verb::Bootstrap) {
-        create_private_dir(&settings.storage.data_dir)?;
-        if let Some(file) = store::local_file(&url).filter(|f| !f.exists()) {
-            eprintln!(
-                "portcullis: no store at {}; creating a new, empty one there",
-                std::path::absolute(&file).unwrap_or(file).display()
-            );
-        }
-        store::connect(&url).await?
-    } else {
-        // Reading or changing existing keys: a store that is not there has none.
-        store::connect_existing(&url).await?
-    };
+    let creates = matches!(args.verb, Verb::Create { .. } | Verb::Bootstrap);
+    let store = super::open_store(&settings, creates).await?;
     let clock = Arc::new(SystemClock);
     let audit = AuditLog::direct(
         Arc::clone(&store),

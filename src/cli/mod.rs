@@ -63,6 +63,27 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
+/// The store the settings name. Commands that read or change existing keys never create one:
+/// run from the wrong directory they would leave an empty store behind and report on it.
+/// With `create` (`keys create`, `keys bootstrap`) a missing store is made, and stderr says so.
+async fn open_store(
+    settings: &Settings,
+    create: bool,
+) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+    let url = settings.storage.database_url();
+    if !create {
+        return Ok(crate::store::connect_existing(&url).await?);
+    }
+    crate::startup::create_private_dir(&settings.storage.data_dir)?;
+    if let Some(file) = crate::store::local_file(&url).filter(|f| !f.exists()) {
+        eprintln!(
+            "portcullis: no store at {}; creating a new, empty one there",
+            std::path::absolute(&file).unwrap_or(file).display()
+        );
+    }
+    Ok(crate::store::connect(&url).await?)
+}
+
 /// Run the parsed command. `Ok(false)` means "ran, but the answer is no" (exit status 1),
 /// as when `audit verify` finds a broken chain.
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {

@@ -4,15 +4,16 @@
 //! rides in the `X-Error-Code` header so the bodies stay exactly as seed 000's clients expect.
 //! A 5xx shows only a correlation id (the request id); its cause goes to the log.
 
+mod services;
 use crate::auth::envelope::EnvelopeError;
 use crate::auth::signature::SignatureError;
 use crate::auth::{AuthError, KeyError, Role};
-use crate::services::configfiles::ConfigFileError;
-use crate::services::messages::MessageError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use services::envelope_refusal;
+pub use services::sealed_config_error;
 
 tokio::task_local! {
     /// The id of the request being served, for error bodies and log lines.
@@ -360,69 +361,6 @@ impl From<AuthError> for ApiError {
         match err {
             AuthError::Refused(_) => ApiError::Unauthenticated,
             AuthError::Store(err) => err.into(),
-        }
-    }
-}
-
-/// Status, `X-Error-Code` and `error` title of an envelope refused before its body key was
-/// known (the answer is plain JSON).
-fn envelope_refusal(err: &EnvelopeError) -> (StatusCode, &'static str, &'static str) {
-    const AUTH: &str = "Authentication required";
-    match err {
-        EnvelopeError::Missing => (StatusCode::UNAUTHORIZED, "envelope.missing", AUTH),
-        EnvelopeError::Malformed(_) => {
-            (StatusCode::BAD_REQUEST, "envelope.malformed", "Bad request")
-        }
-        EnvelopeError::Undecryptable => (StatusCode::UNAUTHORIZED, "envelope.undecryptable", AUTH),
-        EnvelopeError::Expired => (StatusCode::UNAUTHORIZED, "envelope.expired", AUTH),
-        EnvelopeError::TooLong { .. } => (StatusCode::UNAUTHORIZED, "envelope.too_long", AUTH),
-        EnvelopeError::Replayed => (StatusCode::UNAUTHORIZED, "envelope.replayed", AUTH),
-        EnvelopeError::Signature => (
-            StatusCode::FORBIDDEN,
-            "envelope.signature",
-            "Signature validation failed",
-        ),
-        EnvelopeError::Unavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Service unavailable",
-        ),
-    }
-}
-
-/// Status (as in the sealed body), `error` title and message of a config-service error
-/// answered inside the envelope. An I/O failure says nothing of its cause (logged instead).
-pub fn sealed_config_error(err: &ConfigFileError) -> (u16, &'static str, String) {
-    let (status, title) = match err {
-        ConfigFileError::UnknownFile(_) => (404, "Unknown file"),
-        ConfigFileError::Missing(_) => (404, "File missing"),
-        ConfigFileError::NotFound(_) => (404, "Not found"),
-        ConfigFileError::Stale { .. } => (409, "Version conflict"),
-        ConfigFileError::Invalid(_) => (400, "Bad request"),
-        ConfigFileError::TooLarge(_) => (413, "Payload too large"),
-        ConfigFileError::Io { .. } => (500, "Internal server error"),
-    };
-    let message = match err {
-        ConfigFileError::Io { .. } => "An unexpected error occurred".to_owned(),
-        other => other.to_string(),
-    };
-    (status, title, message)
-}
-
-impl From<MessageError> for ApiError {
-    fn from(err: MessageError) -> Self {
-        match err {
-            MessageError::Invalid(message) => ApiError::BadRequest(message),
-            MessageError::TooLarge { limit } => {
-                ApiError::TooLarge(format!("The message exceeds {limit} bytes"))
-            }
-            MessageError::NotFound => ApiError::NotFound,
-            MessageError::Full => ApiError::StorageFull,
-            MessageError::Random(err) => ApiError::Internal(format!("random generator: {err}")),
-            MessageError::Corrupt(lookup) => {
-                ApiError::Internal(format!("stored message {lookup} does not decrypt"))
-            }
-            MessageError::Store(err) => err.into(),
         }
     }
 }

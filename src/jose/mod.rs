@@ -21,6 +21,7 @@ pub mod jwk;
 pub mod jws;
 mod kdf;
 pub mod keyring;
+mod pem_kind;
 
 pub use jwk::EcJwk;
 pub use keyring::{Keyring, ServerKey};
