@@ -22,17 +22,13 @@ pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, path) = match rest.find('/') {
-        Some(at) => rest.split_at(at),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            let user = if userinfo.contains(':') { user } else { "***" };
-            format!("{scheme}://{user}{hidden}@{host}{path}")
-        }
+    // The userinfo ends at the last `@`: a host holds none, while a password written without
+    // percent-encoding may hold `@` or `/`.
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => format!("{scheme}://***@{host}"),
+        },
         None => url.to_owned(),
     }
 }
@@ -50,5 +46,6 @@ mod tests {
         assert_eq!(redacted("redis://:s3cret@h:6379"), "redis://:***@h:6379");
         assert_eq!(redacted("rediss://u:p@w@h/1"), "rediss://u:***@h/1");
         assert_eq!(redacted("redis://token@h"), "redis://***@h");
+        assert_eq!(redacted("redis://:pa/ss@h:6379/0"), "redis://:***@h:6379/0");
     }
 }
