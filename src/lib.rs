@@ -3,9 +3,10 @@
 //! The modules are grouped by layer, lowest first; a module uses only modules of its own
 //! layer or of the layers above it in this file, never one below. (rustfmt sorts `mod` lines
 //! alphabetically within a group, so the reading order is given here.) To follow a request:
-//! `startup` builds the application, `http::router` stacks the middleware, `http::authn`
-//! authenticates through `auth` and `limits`, a route in `http::routes` or a service's
-//! `routes.rs` answers, and `store` keeps state. See `shared/PRODUCT.md`, "Architecture".
+//! `startup` builds the application, `http::router` stacks the middleware, the `authorize`
+//! middleware hands the request's facts to `auth::authenticator` (which counts `limits` and
+//! records to `audit`), a route in `http::routes` or a service's `routes.rs` answers, and
+//! `store` keeps state. See `shared/PRODUCT.md`, "Architecture".
 
 // 1. Foundations: no knowledge of keys, requests or services.
 

@@ -1,6 +1,9 @@
-//! Authentication and authorisation. Services never parse credentials: the HTTP layer asks
-//! [`KeyVerifier`] for a [`Principal`], and routes declare the [`Permission`] they need.
+//! Authentication and authorisation. Services never parse credentials: the HTTP layer hands
+//! the [`Authenticator`] the facts of a request, gets a [`Principal`] back, and routes
+//! declare the [`Permission`] they need.
 
+/// The decision on a request: which credential, lockout, limits, permission, and the record.
+pub mod authenticator;
 /// What shapes authentication: signed groups, accepted credentials, the signature window.
 pub mod authn_policy;
 pub mod cache;
@@ -15,6 +18,8 @@ pub mod session;
 pub mod signature;
 pub mod verifier;
 
+pub use authenticator::{Admitted, Authenticator, Denial, Denied, RequestBody, RequestFacts};
+pub use authn_policy::AuthnPolicy;
 pub use env_keys::EnvKeys;
 pub use keys::{KeyError, KeyManager};
 pub use policy::{Permission, Role};

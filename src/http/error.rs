@@ -4,6 +4,7 @@
 //! rides in the `X-Error-Code` header so the bodies stay exactly as seed 000's clients expect.
 //! A 5xx shows only a correlation id (the request id); its cause goes to the log.
 
+mod auth;
 mod services;
 use crate::auth::envelope::EnvelopeError;
 use crate::auth::signature::SignatureError;

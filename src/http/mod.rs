@@ -1,6 +1,5 @@
 //! HTTP: the route table, the middleware stack, extractors, and error mapping.
 
-pub mod authn;
 pub mod connections;
 pub mod cookies;
 pub mod error;

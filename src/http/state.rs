@@ -2,9 +2,8 @@
 
 use crate::audit::AuditLog;
 use crate::auth::envelope::EnvelopeVerifier;
-use crate::auth::{KeyManager, KeyVerifier, SessionManager};
+use crate::auth::{Authenticator, KeyManager, KeyVerifier, SessionManager};
 use crate::clock::Clock;
-use crate::http::authn::Authenticator;
 use crate::http::middleware::client_ip::TrustedProxies;
 use crate::limits::Limiter;
 use crate::services::configfiles::ConfigFiles;
@@ -52,7 +51,7 @@ pub struct Shared {
     pub tls: bool,
     /// Recent store health, so that unauthenticated health probes cannot flood the database.
     pub health: Arc<HealthCache>,
-    /// Rate limits and quotas (for health reporting; checks go through `authn`).
+    /// Rate limits and quotas (for health reporting; checks go through the authenticator).
     pub limiter: Arc<Limiter>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub proxies: TrustedProxies,

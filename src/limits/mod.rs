@@ -1,6 +1,6 @@
 //! Rate limits and usage quotas: GCRA buckets and quota counters, in memory (bounded) or in
 //! Redis (shared by every node, one atomic script per check). What is limited, and how much,
-//! is decided by the HTTP layer (`http::authn`); this module only counts.
+//! is decided by `policy` (asked by the authenticator); the rest of this module only counts.
 
 pub mod gcra;
 pub mod memory;

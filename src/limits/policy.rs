@@ -1,10 +1,13 @@
 //! Who may do how much: the one place that turns a request's caller (a key, or a client
-//! address) and its route group into the buckets it is counted in, and counts them. The
-//! HTTP layer only turns the verdict into a 429 (or 503) and `RateLimit` headers.
+//! address) and its route group into the buckets it is counted in, and counts them — the
+//! key's own rate, its group's, and its quota. The authenticator asks; the HTTP layer only
+//! turns the verdict into a 429 (or 503) and `RateLimit` headers.
 
+use super::quota::{self, QuotaRefusal, QuotaUse};
 use super::{Decision, Limiter, RateSpec};
 use crate::config::RoleRates;
 use crate::net::client_group as ip_group;
+use crate::store::KeyQuota;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -40,6 +43,24 @@ pub enum OverLimit<'a> {
     Refused(Counted<'a>),
     /// The shared store could not answer and the policy is fail-closed.
     Unavailable,
+    /// The rates admitted the request (`counted`, whose state the response still reports),
+    /// the key's quota did not.
+    Quota {
+        /// The last rate limit that counted the request.
+        counted: Option<Counted<'a>>,
+        /// Why the quota refused.
+        refusal: QuotaRefusal,
+    },
+}
+
+/// A key's request admitted: the last rate limit that counted it, and the quota use to note
+/// on the key's record.
+#[derive(Debug, Clone)]
+pub struct Admission<'a> {
+    /// Reported in the `RateLimit` headers; `None` when limits are off.
+    pub counted: Option<Counted<'a>>,
+    /// The quota's count after this use, when the key has a quota.
+    pub quota: Option<QuotaUse>,
 }
 
 /// Who is counted.
@@ -103,6 +124,29 @@ impl RatePolicy {
             counted = count_one(limiter, group, &bucket, *group_spec).await?;
         }
         Ok(Some(counted))
+    }
+
+    /// Count one request of a key: its own rate, its group's, then its quota (a request
+    /// refused by a rate spends no quota). `now` decides the quota's period.
+    pub async fn admit_key<'a>(
+        &'a self,
+        limiter: &Limiter,
+        caller: &Caller<'_>,
+        group: Option<&'a str>,
+        key_quota: Option<&KeyQuota>,
+        now: time::OffsetDateTime,
+    ) -> Result<Admission<'a>, OverLimit<'a>> {
+        let counted = self.count(limiter, caller, group).await?;
+        let (Some(key_quota), Caller::Key { id, .. }) = (key_quota, caller) else {
+            return Ok(Admission {
+                counted,
+                quota: None,
+            });
+        };
+        match quota::consume(limiter, id, key_quota, now).await {
+            Ok(quota) => Ok(Admission { counted, quota }),
+            Err(refusal) => Err(OverLimit::Quota { counted, refusal }),
+        }
     }
 
     /// Whether `ip` still has room in its address bucket, without counting: costly work is

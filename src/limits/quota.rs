@@ -1,6 +1,9 @@
 //! Usage quotas: a number of uses per key, optionally refilled daily or monthly (UTC).
 
+use super::Limiter;
+use crate::store::KeyQuota;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use time::{Date, Month, OffsetDateTime, Time};
 
 /// How a quota refills.
@@ -56,6 +59,73 @@ pub fn period(refill: Refill, set_at: i64, now: OffsetDateTime) -> (i64, Option<
             let next = Date::from_calendar_date(year, month, 1).unwrap_or(today);
             (midnight(first), Some(midnight(next)))
         }
+    }
+}
+
+/// A counted use of a key's quota: what the key's cached record should now say, so that the
+/// count survives in the store when it is flushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaUse {
+    /// When the quota was set (identifies the quota the count belongs to).
+    pub set_at: i64,
+    /// Start of the period counted in, Unix seconds.
+    pub period_start: i64,
+    /// Uses counted in that period, this one included.
+    pub used: i64,
+}
+
+/// Why a quota did not admit a use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaRefusal {
+    /// Used up until `resets_at` (Unix seconds), or for good when it never refills.
+    Exhausted {
+        /// When the next period starts.
+        resets_at: Option<i64>,
+        /// The count as it stands (the limit).
+        usage: QuotaUse,
+    },
+    /// The shared counter could not be reached and the policy is fail-closed.
+    Unavailable,
+}
+
+/// Count one use of `quota` for key `key_id` at `now`. `Ok(None)` when the quota's refill
+/// is not one we know (nothing is counted).
+pub async fn consume(
+    limiter: &Limiter,
+    key_id: &str,
+    quota: &KeyQuota,
+    now: OffsetDateTime,
+) -> Result<Option<QuotaUse>, QuotaRefusal> {
+    let Some(refill) = Refill::parse(&quota.refill) else {
+        return Ok(None);
+    };
+    let (start, end) = period(refill, quota.set_at, now);
+    let used = if quota.period_start == Some(start) {
+        quota.used
+    } else {
+        0
+    };
+    // The quota's set time is part of the name: a quota set anew starts a fresh count.
+    let counter = format!("quota:{key_id}:{}:{start}", quota.set_at);
+    // Kept a day past the period's end (a never-refilling quota: 400 days), so a counter
+    // outlives any clock difference between nodes.
+    let until_end = end.unwrap_or(now.unix_timestamp() + 400 * 86_400) - now.unix_timestamp();
+    let ttl = Duration::from_secs(u64::try_from(until_end).unwrap_or(0) + 86_400);
+    let usage = |used| QuotaUse {
+        set_at: quota.set_at,
+        period_start: start,
+        used,
+    };
+    match limiter
+        .consume_quota(&counter, quota.limit, used, ttl)
+        .await
+    {
+        Ok(Some(remaining)) => Ok(Some(usage(quota.limit - remaining))),
+        Ok(None) => Err(QuotaRefusal::Exhausted {
+            resets_at: end,
+            usage: usage(quota.limit),
+        }),
+        Err(_) => Err(QuotaRefusal::Unavailable),
     }
 }
 

@@ -7,11 +7,13 @@ use crate::audit::{AuditEvent, AuditLog, AuditOptions, CHECKPOINT_FILE, Checkpoi
 use crate::auth::envelope::{EnvelopeParts, EnvelopeVerifier};
 use crate::auth::lockout::{Lockout, LockoutPolicy};
 use crate::auth::signature::replay::ReplayCache;
-use crate::auth::{EnvKeys, KeyManager, KeyVerifier, SessionKey, SessionManager, keys::CreateKey};
+use crate::auth::{
+    Authenticator, AuthnPolicy, EnvKeys, KeyManager, KeyVerifier, SessionKey, SessionManager,
+    keys::CreateKey,
+};
 use crate::clock::Clock;
 use crate::config::RedisFailure;
 use crate::config::Settings;
-use crate::http::authn::{Authenticator, AuthnPolicy, RatePolicy};
 use crate::http::middleware::client_ip::TrustedProxies;
 use crate::http::router;
 use crate::http::server::{self, ConnectionLimits};
@@ -19,6 +21,7 @@ use crate::http::state::{AppState, HealthCache, Shared};
 use crate::jose::keyring::LiveKeyring;
 use crate::jose::{Keyring, ServerKey};
 use crate::limits::Limiter;
+use crate::limits::policy::RatePolicy;
 use crate::net::Cidr;
 use crate::secret::SecretKey;
 use crate::services::configfiles::{ACTIONS, ConfigFiles};

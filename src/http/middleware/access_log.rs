@@ -6,8 +6,8 @@
 //! authenticated request the key's public id and its owner's id (never the key). Never a body.
 
 use crate::auth::Principal;
-use crate::http::authn::client_ip;
 use crate::http::middleware::request_id::RequestId;
+use crate::http::request_facts::client_ip;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;

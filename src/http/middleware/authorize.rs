@@ -5,13 +5,16 @@
 //! ```ignore
 //! .route_layer(from_fn_with_state(Guard::new(&state, RouteGroup::Keys, Permission::KeysManage), authorize))
 //! ```
+//!
+//! The decision is the authenticator's (`auth::authenticator`); this layer only hands it the
+//! request's facts and turns its answer into a response.
 
-use crate::audit::{AuditEvent, Outcome};
-use crate::auth::Permission;
+use crate::auth::{Admitted, Authenticator, Denied, Permission};
 use crate::config::RouteGroup;
-use crate::http::authn::{Admitted, Authenticator, origin};
 use crate::http::error::ApiError;
 use crate::http::middleware::access_log::{AttachCaller, Caller};
+use crate::http::rate_headers;
+use crate::http::request_facts::{BufferedBody, client_ip};
 use crate::http::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -38,54 +41,44 @@ impl Guard {
 }
 
 /// Authenticate, check the permission, and hand the `Principal` to the handler.
-pub async fn authorize(
-    State(guard): State<Guard>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let Admitted {
-        principal,
-        mut request,
-        rate,
-    } = match guard.authn.authenticate(request, guard.group).await {
+pub async fn authorize(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut body = BufferedBody::new(body);
+    let decision = guard
+        .authn
+        .authorize(
+            &crate::http::request_facts::facts(&parts),
+            &mut body,
+            guard.group,
+            guard.permission,
+        )
+        .await;
+    let Admitted { principal, rate } = match decision {
         Ok(admitted) => admitted,
-        Err(denied) => return Ok(denied.into_response()),
+        Err(denied) => return denied_response(denied),
     };
     let caller = Caller::of(&principal);
-    // The key's limit was counted before this check: a denied request spends it too.
-    if !principal.may(guard.permission) {
-        let (client, route) = origin(&request);
-        tracing::warn!(
-            key_id = %principal.key_id,
-            role = %principal.role,
-            permission = %guard.permission.as_str(),
-            client = %client.map(|ip| ip.to_string()).as_deref().unwrap_or("-"),
-            route = %route.as_deref().unwrap_or("-"),
-            "permission denied"
-        );
-        guard
-            .authn
-            .audit
-            .record(
-                AuditEvent::new("permission.denied", Outcome::Denied, "permission denied")
-                    .route(route.as_deref())
-                    .client(client)
-                    .actor_ids(Some(&principal.owner_id), Some(&principal.key_id))
-                    .with("permission", guard.permission.as_str())
-                    .with("role", principal.role.as_str()),
-            )
-            .await;
-        let mut response = ApiError::Forbidden(guard.permission.required_role()).into_response();
-        caller.attach(&mut response);
-        return Ok(response);
-    }
+    let mut request = Request::from_parts(parts, body.into_body());
     request.extensions_mut().insert(principal);
     let mut response = next.run(request).await;
-    if let Some(rate) = rate {
-        rate.apply(&mut response);
+    if let Some(rate) = &rate {
+        rate_headers::apply(rate, &mut response);
     }
     caller.attach(&mut response);
-    Ok(response)
+    response
+}
+
+/// A denial as a response: the error, the `RateLimit` headers of the limit that refused,
+/// and the caller (for the access line) when one was identified.
+pub fn denied_response(denied: Denied<'_>) -> Response {
+    let mut response = ApiError::from(denied.denial).into_response();
+    if let Some(rate) = &denied.rate {
+        rate_headers::apply(rate, &mut response);
+    }
+    if let Some(principal) = &denied.caller {
+        Caller::of(principal).attach(&mut response);
+    }
+    response
 }
 
 /// Limits for routes without authentication (login): per address, and per route group.
@@ -111,24 +104,17 @@ pub async fn limit_public(
     request: Request,
     next: Next,
 ) -> Response {
-    let (client, _) = origin(&request);
-    let Some(ip) = client else {
+    let Some(ip) = client_ip(&request) else {
         return next.run(request).await;
     };
     match limit.authn.limit_address(ip, Some(limit.group)).await {
-        Ok(headers) => {
+        Ok(counted) => {
             let mut response = next.run(request).await;
-            if let Some(headers) = headers {
-                headers.apply(&mut response);
+            if let Some(counted) = &counted {
+                rate_headers::apply(counted, &mut response);
             }
             response
         }
-        Err((error, headers)) => {
-            let mut response = error.into_response();
-            if let Some(headers) = headers {
-                headers.apply(&mut response);
-            }
-            response
-        }
+        Err(denied) => denied_response(denied),
     }
 }

@@ -5,14 +5,14 @@
 //! credentials never go in a URL.
 
 use crate::audit::{AuditEvent, Outcome};
-use crate::auth::key_format::{self, ParsedKey};
-use crate::auth::keys::{MAX_NAME_LEN, rfc3339};
-use crate::auth::session::SessionError;
+use crate::auth::authenticator::LoginDenied;
+use crate::auth::keys::rfc3339;
 use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
-use crate::http::authn::{body_bytes, origin, session_cookie};
+use crate::http::cookies::session_cookie;
 use crate::http::error::ApiError;
 use crate::http::middleware::authorize::{Guard, PublicLimit, authorize, limit_public};
+use crate::http::request_facts::{body_bytes, origin};
 use crate::http::state::AppState;
 use crate::store::SessionScope;
 use axum::body::Bytes;
@@ -65,19 +65,6 @@ fn credentials(headers: &HeaderMap, body: &[u8]) -> Credentials {
     }
 }
 
-/// The username as recorded in the audit trail: people swap fields, and a key typed into the
-/// username field must not be stored.
-fn auditable_username(username: &str) -> String {
-    let looks_secret = matches!(key_format::parse(username), Ok(ParsedKey::Issued { .. }))
-        || username.starts_with(crate::auth::session::PREFIX)
-        || (username.len() >= 32 && !username.contains(' '));
-    if looks_secret {
-        "(redacted)".to_owned()
-    } else {
-        username.to_owned()
-    }
-}
-
 fn failure(status: StatusCode, message: &str) -> Response {
     (
         status,
@@ -91,90 +78,54 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
     let headers = request.headers().clone();
     let body: Bytes = body_bytes(request.into_body()).await?;
     let credentials = credentials(&headers, &body);
-    // A username longer than any owner name cannot succeed; don't let it into the lockout
-    // table (bounded in entries, not bytes) or the audit trail.
-    let username = match credentials.username.trim() {
-        name if name.chars().count() > MAX_NAME_LEN => "",
-        name => name,
-    };
-    let lockout = &state.authn.lockout;
-    if let Some(ip) = client
-        && let Err(wait) = lockout.check(ip, Some(username))
+    let login = match state
+        .authn
+        .login(
+            client,
+            route.as_deref(),
+            &credentials.username,
+            &credentials.key,
+        )
+        .await
     {
-        let mut response = failure(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed attempts; retry later",
+        Ok(login) => login,
+        Err(LoginDenied::LockedOut(wait)) => {
+            let mut response = failure(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts; retry later",
+            );
+            if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return Ok(response);
+        }
+        Err(LoginDenied::Refused) => {
+            return Ok(failure(StatusCode::UNAUTHORIZED, "Invalid credentials"));
+        }
+        Err(LoginDenied::Store(err)) => return Err(err.into()),
+        Err(LoginDenied::Random(err)) => {
+            return Err(ApiError::Internal(format!("random generator: {err}")));
+        }
+    };
+    let body = json!({
+        "success": true,
+        "session": login.token.expose(),
+        "session_id": login.record.id,
+        "expires_at": rfc3339(login.record.expires_at),
+        "csrf_token": login.csrf.expose(),
+    });
+    let mut response = Json(body).into_response();
+    if state.authn.policy.session_cookie {
+        let ttl = Duration::from_secs(
+            u64::try_from(login.record.expires_at - state.sessions.now()).unwrap_or(0),
         );
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Ok(response);
-    }
-    let client_text = client.map(|ip| ip.to_string());
-    match state.sessions.login(username, &credentials.key).await {
-        Ok(login) => {
-            if let Some(ip) = client {
-                lockout.success(ip, Some(username));
-            }
-            state
-                .audit
-                .record(
-                    AuditEvent::new("login.success", Outcome::Success, "session opened")
-                        .route(route.as_deref())
-                        .client(client)
-                        .actor_ids(
-                            Some(&login.principal.owner_id),
-                            Some(&login.principal.key_id),
-                        )
-                        .with("session_id", login.record.id.clone())
-                        .with("superseded", login.superseded.clone()),
-                )
-                .await;
-            let body = json!({
-                "success": true,
-                "session": login.token.expose(),
-                "session_id": login.record.id,
-                "expires_at": rfc3339(login.record.expires_at),
-                "csrf_token": login.csrf.expose(),
-            });
-            let mut response = Json(body).into_response();
-            if state.authn.policy.session_cookie {
-                let ttl = Duration::from_secs(
-                    u64::try_from(login.record.expires_at - state.sessions.now()).unwrap_or(0),
-                );
-                if let Ok(value) =
-                    HeaderValue::from_str(&session_cookie(login.token.expose(), ttl, state.tls))
-                {
-                    response.headers_mut().insert(header::SET_COOKIE, value);
-                }
-            }
-            Ok(response)
-        }
-        Err(SessionError::Login(reason)) => {
-            if let Some(ip) = client {
-                lockout.failure(ip, Some(username));
-            }
-            tracing::warn!(reason = %reason.as_str(), client = %client_text.as_deref().unwrap_or("-"), "login refused");
-            state
-                .audit
-                .record(
-                    AuditEvent::refused(
-                        "login.failure",
-                        "login refused",
-                        route.as_deref(),
-                        client,
-                        reason.as_str(),
-                    )
-                    .with("username", auditable_username(username)),
-                )
-                .await;
-            Ok(failure(StatusCode::UNAUTHORIZED, "Invalid credentials"))
-        }
-        Err(SessionError::Store(err)) => Err(err.into()),
-        Err(SessionError::Random(err)) => {
-            Err(ApiError::Internal(format!("random generator: {err}")))
+        if let Ok(value) =
+            HeaderValue::from_str(&session_cookie(login.token.expose(), ttl, state.tls))
+        {
+            response.headers_mut().insert(header::SET_COOKIE, value);
         }
     }
+    Ok(response)
 }
 
 async fn logout(
