@@ -1,14 +1,20 @@
 //! Persistence. The rest of the program sees only the [`Store`] trait and the plain models in
-//! [`models`]; each database engine has one implementation, chosen once from the URL scheme.
-//! All SQL lives in this module.
+//! [`models`]; each database engine has one implementation, chosen once from the URL scheme
+//! (`sqlite:` or `postgres:`). All SQL lives in this module.
 
 pub mod messages;
-mod migrate;
+pub mod migrate;
 pub mod models;
 /// Redis: the message drop's shared store.
 mod redis;
+/// Rows into models, written once for every engine.
+mod rows;
+/// Statements built at run time from filters and changes, written once for every engine.
+mod sql;
 /// SQLite, the embedded default.
 mod sqlite;
+/// PostgreSQL, for several nodes.
+mod postgres;
 
 pub use messages::{MessageStore, StoredMessage};
 pub use redis::RedisMessages;
@@ -22,10 +28,75 @@ pub use models::{
 /// Defined by the audit module; the store only applies it inside the append transaction, so
 /// that the chain is extended atomically even with several writers.
 pub type ChainHasher<'a> = &'a (dyn Fn(&[u8; 32], i64, &AuditDraft) -> [u8; 32] + Send + Sync);
+pub use migrate::MigrationStatus;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The embedded file: one node (and the CLI beside it).
+    Sqlite,
+    /// A server that several nodes share.
+    Postgres,
+}
+
+impl Engine {
+    /// `sqlite` or `postgres`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+
+    /// Whether other nodes may be writing to the same database: then one-time values are
+    /// remembered in it when there is no Redis, and key changes are heard, not only polled.
+    pub fn shared(self) -> bool {
+        self == Engine::Postgres
+    }
+}
+
+/// How a store connects (`[storage]`); only a server engine uses them.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// A statement running longer is cancelled (the request gets 503).
+    pub statement_timeout: Duration,
+    /// Waiting longer than this for a pooled connection answers 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 10,
+            statement_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a node hears of key changes made anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyNotice {
+    /// This key changed (created, revoked, disabled, rotated, limits set).
+    Changed(String),
+    /// The feed was interrupted and changes may have been missed: forget every cached key.
+    Missed,
+}
+
+/// A stream of key changes, from the engine that can push them (PostgreSQL `LISTEN`).
+#[async_trait]
+pub trait KeyChangeFeed: Send {
+    /// The next notice; waits until there is one.
+    async fn next(&mut self) -> Result<KeyNotice, StoreError>;
+}
 
 /// Errors from the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +138,14 @@ pub enum StoreError {
         /// Why, as SQLite or the OS said it.
         reason: String,
     },
+    /// A database server could not be reached at start.
+    #[error("cannot connect to the database at {target}: {reason}")]
+    Connect {
+        /// The URL, its password masked.
+        target: String,
+        /// Why, as the driver said it.
+        reason: String,
+    },
     /// The storage URL cannot be used.
     #[error("unsupported storage URL: {0}")]
     UnsupportedUrl(String),
@@ -76,26 +155,53 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// Every database error enters here; the engine decides which of its errors mean "busy,
-/// retry" (see `sqlite::errors`).
+/// Every database error enters here; each engine decides which of its errors mean "busy,
+/// retry" (see `sqlite::errors`, `postgres::errors`): those answer 503, never 500.
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        if sqlite::errors::is_busy(&err) {
+        if sqlite::errors::is_busy(&err) || postgres::errors::is_unavailable(&err) {
             return StoreError::Unavailable(err.to_string());
         }
         StoreError::Database(err)
     }
 }
 
-/// Everything Portcullis keeps durably, one area per trait (keys, sessions, audit; the
-/// message drop has its own, [`MessageStore`]). Every method that reports success has
-/// committed. Callers hold an `Arc<dyn Store>` and import the area traits they use.
+/// Everything Portcullis keeps durably, one area per trait (keys, sessions, audit, one-time
+/// values; the message drop has its own, [`MessageStore`]). Every method that reports
+/// success has committed. Callers hold an `Arc<dyn Store>` and import the area traits they
+/// use.
 #[async_trait]
-pub trait Store: KeyStore + SessionStore + AuditStore + Send + Sync + 'static {
+pub trait Store: KeyStore + SessionStore + AuditStore + NonceStore + Send + Sync + 'static {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// The message drop's storage in this database (used when no Redis is configured).
     fn messages(&self) -> Arc<dyn MessageStore>;
+    /// The engine.
+    fn engine(&self) -> Engine {
+        Engine::Sqlite
+    }
+    /// Key changes pushed as they commit, where the engine can (`None`: poll
+    /// [`KeyStore::key_changes_since`] only).
+    async fn listen_key_changes(&self) -> Result<Option<Box<dyn KeyChangeFeed>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// One-time values (signature nonces, envelope token ids) remembered in the database, for
+/// nodes that share it without Redis. Only a digest of each value is given to the store.
+#[async_trait]
+pub trait NonceStore: Send + Sync {
+    /// Remember `digest` until `expires_at` (Unix seconds): `true` when it was not already
+    /// remembered (or its entry had expired by `now`), `false` for a replay. Atomic across
+    /// every node.
+    async fn remember_nonce(
+        &self,
+        digest: &[u8; 16],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Forget values expired by `now`; returns how many.
+    async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError>;
 }
 
 /// API keys and their owners, limits, quotas and change revisions.
@@ -188,18 +294,64 @@ pub trait AuditStore: Send + Sync {
 
 /// Open the store named by `url`, creating and migrating it as needed.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    open(url, Create::IfMissing).await
+    open(url, Create::IfMissing, &StoreOptions::default()).await
+}
+
+/// [`connect`] with the pool settings of `[storage]`.
+pub async fn connect_with(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    open(url, Create::IfMissing, options).await
 }
 
 /// Open the store named by `url` only if it exists: for commands that read, which must not
-/// leave an empty store behind when run from the wrong directory.
+/// leave an empty store behind when run from the wrong directory. (A server database always
+/// exists once reachable; it is migrated as on any open.)
 pub async fn connect_existing(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    open(url, Create::Never).await
+    open(url, Create::Never, &StoreOptions::default()).await
+}
+
+/// Where the schema of the store at `url` stands, without changing it.
+pub async fn migration_status(url: &str) -> Result<MigrationStatus, StoreError> {
+    if is_postgres(url) {
+        PgStore::connect(url, &StoreOptions::default())
+            .await?
+            .migration_status()
+            .await
+    } else if url.starts_with("sqlite:") {
+        SqliteStore::migration_status(url).await
+    } else {
+        Err(unsupported(url))
+    }
+}
+
+/// Apply the pending migrations of the store at `url`; returns the versions applied.
+pub async fn migrate(url: &str) -> Result<Vec<i64>, StoreError> {
+    if is_postgres(url) {
+        PgStore::connect(url, &StoreOptions::default())
+            .await?
+            .migrate()
+            .await
+    } else if url.starts_with("sqlite:") {
+        SqliteStore::migrate(url).await
+    } else {
+        Err(unsupported(url))
+    }
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn unsupported(url: &str) -> StoreError {
+    StoreError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned())
 }
 
 /// The file behind a local (SQLite) store URL; `None` for a server or in-memory database.
 pub fn local_file(url: &str) -> Option<std::path::PathBuf> {
     use std::str::FromStr;
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
     let file = options.get_filename();
     (file.as_os_str() != ":memory:").then(|| file.to_owned())
@@ -214,12 +366,16 @@ pub enum Create {
     Never,
 }
 
-async fn open(url: &str, create: Create) -> Result<Arc<dyn Store>, StoreError> {
+async fn open(
+    url: &str,
+    create: Create,
+    options: &StoreOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open_with(url, create).await?))
+    } else if is_postgres(url) {
+        Ok(Arc::new(PgStore::open(url, options).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(
-            url.split(':').next().unwrap_or_default().to_owned(),
-        ))
+        Err(unsupported(url))
     }
 }

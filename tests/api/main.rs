@@ -5,6 +5,7 @@
 
 mod backends;
 mod helpers;
+mod postgres;
 
 mod audit_trail;
 mod config_service;

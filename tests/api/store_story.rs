@@ -1,18 +1,31 @@
-//! The store's contract, told as one story per area and run against every engine this build
-//! supports (SQLite now; PostgreSQL joins the list with its engine). Each story drives the
-//! store directly through the area trait, as the managers above it do, and asserts what an
-//! engine must keep: ids, owners, states, revisions, ordering, atomic replacement.
+//! The store's contract, told as one story per area and run against every engine: SQLite,
+//! and PostgreSQL (a fresh database per story; `NOT RUN` without
+//! `PORTCULLIS_TEST_POSTGRES_URL`, a failure under CI). Each story drives the store directly
+//! through the area trait, as the managers above it do, and asserts what an engine must
+//! keep: ids, owners, states, revisions, ordering, atomic replacement, one-time values.
 
 use portcullis::store::{
     self, AuditDraft, AuditFilter, KeyChange, KeyFilter, KeyLimits, KeyState, NewKey, NewSession,
     OwnerKind, SessionScope, Store, StoredMessage,
 };
+use crate::postgres::TestDatabase;
+use portcullis::store::Engine;
 use std::sync::Arc;
 
-/// Every engine to tell the stories on: (name, store). Each gets a fresh database.
-async fn engines(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Store>)> {
+/// An engine to tell a story on: its name, the store, and the database it lives in (dropped
+/// after the story).
+type OnEngine = (&'static str, Arc<dyn Store>, Option<TestDatabase>);
+
+/// Every engine to tell the stories on. Each gets a fresh database.
+async fn engines(dir: &std::path::Path, story: &str) -> Vec<OnEngine> {
     let sqlite = format!("sqlite://{}", dir.join("story.db").display());
-    vec![("sqlite", store::connect(&sqlite).await.unwrap())]
+    let mut engines: Vec<OnEngine> = vec![("sqlite", store::connect(&sqlite).await.unwrap(), None)];
+    if let Some(database) = TestDatabase::create(&format!("store story {story}")).await {
+        let store = store::connect(&database.url).await.unwrap();
+        assert_eq!(store.engine(), Engine::Postgres);
+        engines.push(("postgres", store, Some(database)));
+    }
+    engines
 }
 
 fn new_key(id: &str, owner: &str, role: &str, at: i64) -> NewKey {
@@ -414,17 +427,40 @@ async fn messages_story(name: &str, store: &dyn Store) {
     assert_eq!(messages.purge_expired(400).await.unwrap(), 1, "{name}");
 }
 
+async fn nonces_story(name: &str, store: &dyn Store) {
+    let a = [1u8; 16];
+    let b = [2u8; 16];
+    assert!(store.remember_nonce(&a, 200, 100).await.unwrap(), "{name}: new");
+    assert!(!store.remember_nonce(&a, 250, 150).await.unwrap(), "{name}: a replay");
+    assert!(store.remember_nonce(&b, 300, 150).await.unwrap(), "{name}: another value");
+    assert!(
+        store.remember_nonce(&a, 400, 200).await.unwrap(),
+        "{name}: an expired entry is taken again"
+    );
+    assert!(!store.remember_nonce(&a, 500, 399).await.unwrap(), "{name}: with its new expiry");
+    assert_eq!(store.purge_nonces(300).await.unwrap(), 1, "{name}: b expired");
+    assert_eq!(store.purge_nonces(300).await.unwrap(), 0, "{name}");
+    assert!(!store.remember_nonce(&a, 500, 300).await.unwrap(), "{name}: a kept");
+}
+
 #[tokio::test]
 async fn every_engine_keeps_the_store_contract() {
-    for (name, story) in [("keys", 0), ("sessions", 1), ("audit", 2), ("messages", 3)] {
+    for (name, story) in [
+        ("keys", 0),
+        ("sessions", 1),
+        ("audit", 2),
+        ("messages", 3),
+        ("nonces", 4),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        for (engine, store) in engines(dir.path()).await {
+        for (engine, store, _database) in engines(dir.path(), name).await {
             let told = format!("{engine}/{name}");
             match story {
                 0 => keys_story(&told, &*store).await,
                 1 => sessions_story(&told, &*store).await,
                 2 => audit_story(&told, &*store).await,
-                _ => messages_story(&told, &*store).await,
+                3 => messages_story(&told, &*store).await,
+                _ => nonces_story(&told, &*store).await,
             }
         }
     }

@@ -34,6 +34,17 @@ impl Store for Counting {
 }
 
 #[async_trait]
+impl crate::store::NonceStore for Counting {
+    async fn remember_nonce(&self, d: &[u8; 16], e: i64, n: i64) -> Result<bool, StoreError> {
+        self.inner.remember_nonce(d, e, n).await
+    }
+
+    async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError> {
+        self.inner.purge_nonces(now).await
+    }
+}
+
+#[async_trait]
 impl KeyStore for Counting {
     async fn count_keys(&self) -> Result<i64, StoreError> {
         self.inner.count_keys().await

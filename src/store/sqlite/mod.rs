@@ -6,17 +6,19 @@ mod messages;
 mod sessions_audit;
 
 use crate::store::models::{
-    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord,
-    KeyState, NewKey, NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
+    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyRecord, NewKey,
+    NewSession, SessionRecord, SessionScope,
 };
-use crate::store::{AuditStore, ChainHasher, KeyStore, SessionStore, Store, StoreError, migrate};
+use crate::store::migrate::MigrationStatus;
+use crate::store::{
+    AuditStore, ChainHasher, KeyStore, NonceStore, SessionStore, Store, StoreError, migrate, rows,
+    sql,
+};
 use async_trait::async_trait;
 use messages::SqliteMessages;
 use sessions_audit as extra;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Pool, QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Row, Sqlite, Transaction};
 use std::os::unix::fs::OpenOptionsExt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,12 +36,6 @@ fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
-
-const KEY_COLUMNS: &str = "SELECT k.seq, k.id, k.role, k.label, k.key_hash, k.metadata, k.enabled, \
-     k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.replaced_by, \
-     k.rate_limit, k.quota_limit, k.quota_refill, k.quota_set_at, k.quota_used, k.quota_period_start, \
-     o.id AS owner_id, o.name AS owner_name, o.kind AS owner_kind, o.created_at AS owner_created_at \
-     FROM api_keys k JOIN owners o ON o.id = k.owner_id";
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `url` and bring its schema up to date.
@@ -100,6 +96,35 @@ impl SqliteStore {
         Ok(Self { pool, file })
     }
 
+    /// Where the schema of the existing database at `url` stands, without changing it.
+    pub async fn migration_status(url: &str) -> Result<MigrationStatus, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(false);
+        let file = options.get_filename().to_owned();
+        if file.as_os_str() != ":memory:" && !file.exists() {
+            return Err(StoreError::Missing(
+                std::path::absolute(&file).unwrap_or_else(|_| file.clone()),
+            ));
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let applied = migrate::sqlite_applied(&pool).await?;
+        Ok(MigrationStatus::of("sqlite", applied, migrate::SQLITE))
+    }
+
+    /// Apply the pending migrations of the database at `url` (creating it if needed).
+    pub async fn migrate(url: &str) -> Result<Vec<i64>, StoreError> {
+        let before = match Self::migration_status(url).await {
+            Ok(status) => status.applied,
+            Err(StoreError::Missing(_)) => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        let store = Self::open(url).await?;
+        let after = migrate::sqlite_applied(&store.pool).await?;
+        Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
+    }
+
     async fn next_revision(tx: &mut Transaction<'_, Sqlite>) -> Result<i64, StoreError> {
         Ok(
             sqlx::query(
@@ -157,83 +182,12 @@ impl SqliteStore {
         revision: i64,
         replaced_by: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new("UPDATE api_keys SET revision = ");
-        query.push_bind(revision);
-        match change {
-            KeyChange::Revoke(at) => {
-                query
-                    .push(", revoked_at = COALESCE(revoked_at, ")
-                    .push_bind(at)
-                    .push(")");
-            }
-            KeyChange::ExpireBy(at) => {
-                query
-                    .push(", expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < ")
-                    .push_bind(at)
-                    .push(" THEN expires_at ELSE ")
-                    .push_bind(at)
-                    .push(" END");
-            }
-            KeyChange::SetEnabled(enabled) => {
-                query.push(", enabled = ").push_bind(enabled);
-            }
-        }
-        if let Some(new_id) = replaced_by {
-            query.push(", replaced_by = ").push_bind(new_id.to_owned());
-        }
-        query.push(" WHERE id = ").push_bind(id.to_owned());
-        if replaced_by.is_some() {
-            // A key is rotated once: a second rotation would leave two live successors.
-            query.push(" AND revoked_at IS NULL AND replaced_by IS NULL");
-        }
-        Ok(query.build().execute(&mut **tx).await?.rows_affected())
+        Ok(sql::change_key::<Sqlite>(id, change, revision, replaced_by)
+            .build()
+            .execute(&mut **tx)
+            .await?
+            .rows_affected())
     }
-}
-
-fn key_from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
-    let hash: Vec<u8> = row.try_get("key_hash")?;
-    let key_hash: [u8; 32] = hash
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("key_hash is not 32 bytes".to_owned()))?;
-    let metadata: String = row.try_get("metadata")?;
-    let metadata = serde_json::from_str(&metadata)
-        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
-    let kind: String = row.try_get("owner_kind")?;
-    Ok(KeyRecord {
-        seq: row.try_get("seq")?,
-        id: row.try_get("id")?,
-        owner: Owner {
-            id: row.try_get("owner_id")?,
-            name: row.try_get("owner_name")?,
-            kind: OwnerKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("owner kind `{kind}`")))?,
-            created_at: row.try_get("owner_created_at")?,
-        },
-        role: row.try_get("role")?,
-        label: row.try_get("label")?,
-        key_hash,
-        metadata,
-        enabled: row.try_get("enabled")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        replaced_by: row.try_get("replaced_by")?,
-        rate_limit: row.try_get("rate_limit")?,
-        quota: match (
-            row.try_get::<Option<i64>, _>("quota_limit")?,
-            row.try_get::<Option<String>, _>("quota_refill")?,
-        ) {
-            (Some(limit), Some(refill)) => Some(KeyQuota {
-                limit,
-                refill,
-                set_at: row.try_get::<Option<i64>, _>("quota_set_at")?.unwrap_or(0),
-                used: row.try_get("quota_used")?,
-                period_start: row.try_get("quota_period_start")?,
-            }),
-            _ => None,
-        },
-    })
 }
 
 #[async_trait]
@@ -283,67 +237,22 @@ impl KeyStore for SqliteStore {
     }
 
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new(KEY_COLUMNS);
-        query.push(" WHERE k.id = ").push_bind(id.to_owned());
-        query
+        sql::get_key::<Sqlite>(id)
             .build()
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(key_from_row)
+            .map(rows::key)
             .transpose()
     }
 
     async fn list_keys(&self, filter: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new(KEY_COLUMNS);
-        query
-            .push(" WHERE k.seq > ")
-            .push_bind(filter.after.unwrap_or(0));
-        if let Some(owner) = &filter.owner {
-            query.push(" AND o.name = ").push_bind(owner.clone());
-        }
-        if let Some(role) = &filter.role {
-            query.push(" AND k.role = ").push_bind(role.clone());
-        }
-        let not_revoked = |q: &mut QueryBuilder<Sqlite>| {
-            q.push(" AND (k.revoked_at IS NULL OR k.revoked_at > ")
-                .push_bind(now)
-                .push(")");
-        };
-        let not_expired = |q: &mut QueryBuilder<Sqlite>| {
-            q.push(" AND (k.expires_at IS NULL OR k.expires_at > ")
-                .push_bind(now)
-                .push(")");
-        };
-        match filter.state {
-            None => {}
-            Some(KeyState::Revoked) => {
-                query.push(" AND k.revoked_at <= ").push_bind(now);
-            }
-            Some(KeyState::Expired) => {
-                not_revoked(&mut query);
-                query.push(" AND k.expires_at <= ").push_bind(now);
-            }
-            Some(KeyState::Disabled) => {
-                not_revoked(&mut query);
-                not_expired(&mut query);
-                query.push(" AND k.enabled = FALSE");
-            }
-            Some(KeyState::Active) => {
-                not_revoked(&mut query);
-                not_expired(&mut query);
-                query.push(" AND k.enabled = TRUE");
-            }
-        }
-        query
-            .push(" ORDER BY k.seq LIMIT ")
-            .push_bind(i64::from(filter.limit));
-        query
+        sql::list_keys::<Sqlite>(filter, now)
             .build()
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(key_from_row)
+            .map(rows::key)
             .collect()
     }
 
@@ -530,5 +439,21 @@ impl AuditStore for SqliteStore {
 
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         extra::audit_events(&self.pool, filter).await
+    }
+}
+
+#[async_trait]
+impl NonceStore for SqliteStore {
+    async fn remember_nonce(
+        &self,
+        digest: &[u8; 16],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        extra::remember_nonce(&self.pool, digest, expires_at, now).await
+    }
+
+    async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError> {
+        extra::purge_nonces(&self.pool, now).await
     }
 }

@@ -1,58 +1,11 @@
-//! SQLite: sessions and the audit chain.
+//! SQLite: sessions, the audit chain and one-time values.
 
 use crate::store::models::{
     AuditDraft, AuditFilter, AuditRecord, NewSession, SessionRecord, SessionScope,
 };
-use crate::store::{ChainHasher, StoreError};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Pool, QueryBuilder, Row, Sqlite};
-
-const SESSION_COLUMNS: &str = "SELECT s.id, s.salt, s.owner_id, o.name AS owner_name, s.key_id, \
-     s.created_at, s.expires_at, s.ended_at, s.end_reason FROM sessions s JOIN owners o ON o.id = s.owner_id";
-
-fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
-    Ok(SessionRecord {
-        id: row.try_get("id")?,
-        salt: row.try_get("salt")?,
-        owner_id: row.try_get("owner_id")?,
-        owner_name: row.try_get("owner_name")?,
-        key_id: row.try_get("key_id")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        ended_at: row.try_get("ended_at")?,
-        end_reason: row.try_get("end_reason")?,
-    })
-}
-
-fn hash32(row: &SqliteRow, column: &str) -> Result<[u8; 32], StoreError> {
-    let bytes: Vec<u8> = row.try_get(column)?;
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("{column} is not 32 bytes")))
-}
-
-fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
-    let extra: String = row.try_get("extra")?;
-    Ok(AuditRecord {
-        seq: row.try_get("seq")?,
-        event: AuditDraft {
-            at_ms: row.try_get("at_ms")?,
-            kind: row.try_get("kind")?,
-            outcome: row.try_get("outcome")?,
-            route: row.try_get("route")?,
-            message: row.try_get("message")?,
-            context: row.try_get("context")?,
-            owner_id: row.try_get("owner_id")?,
-            key_id: row.try_get("key_id")?,
-            client: row.try_get("client")?,
-            extra: serde_json::from_str(&extra)
-                .map_err(|e| StoreError::Corrupt(format!("audit extra: {e}")))?,
-        },
-        prev_hash: hash32(row, "prev_hash")?,
-        hash: hash32(row, "hash")?,
-        stored_extra: extra,
-    })
-}
+use crate::store::rows::{self, hash32};
+use crate::store::{ChainHasher, StoreError, sql};
+use sqlx::{Pool, Row, Sqlite};
 
 pub(super) async fn create_session(
     pool: &Pool<Sqlite>,
@@ -98,14 +51,12 @@ pub(super) async fn get_session(
     pool: &Pool<Sqlite>,
     id: &str,
 ) -> Result<Option<SessionRecord>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(SESSION_COLUMNS);
-    query.push(" WHERE s.id = ").push_bind(id.to_owned());
-    query
+    sql::get_session::<Sqlite>(id)
         .build()
         .fetch_optional(pool)
         .await?
         .as_ref()
-        .map(session_from_row)
+        .map(rows::session)
         .transpose()
 }
 
@@ -114,19 +65,12 @@ pub(super) async fn live_sessions_for_key(
     key_id: &str,
     now: i64,
 ) -> Result<Vec<SessionRecord>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(SESSION_COLUMNS);
-    query
-        .push(" WHERE s.key_id = ")
-        .push_bind(key_id.to_owned())
-        .push(" AND s.ended_at IS NULL AND s.expires_at > ")
-        .push_bind(now)
-        .push(" ORDER BY s.created_at DESC LIMIT 16");
-    query
+    sql::live_sessions_for_key::<Sqlite>(key_id, now)
         .build()
         .fetch_all(pool)
         .await?
         .iter()
-        .map(session_from_row)
+        .map(rows::session)
         .collect()
 }
 
@@ -136,21 +80,7 @@ pub(super) async fn end_sessions(
     at: i64,
     reason: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new("UPDATE sessions SET ended_at = ");
-    query
-        .push_bind(at)
-        .push(", end_reason = ")
-        .push_bind(reason.to_owned());
-    match scope {
-        SessionScope::One(id) => query.push(" WHERE id = ").push_bind(id.clone()),
-        SessionScope::Key(id) => query.push(" WHERE key_id = ").push_bind(id.clone()),
-        SessionScope::Owner(id) => query.push(" WHERE owner_id = ").push_bind(id.clone()),
-    };
-    query
-        .push(" AND ended_at IS NULL AND expires_at > ")
-        .push_bind(at)
-        .push(" RETURNING id");
-    Ok(query
+    Ok(sql::end_sessions::<Sqlite>(scope, at, reason)
         .build()
         .fetch_all(pool)
         .await?
@@ -165,25 +95,12 @@ pub(super) async fn list_sessions(
     live_at: Option<i64>,
     limit: u32,
 ) -> Result<Vec<SessionRecord>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(SESSION_COLUMNS);
-    query.push(" WHERE 1 = 1");
-    if let Some(name) = owner_name {
-        query.push(" AND o.name = ").push_bind(name.to_owned());
-    }
-    if let Some(now) = live_at {
-        query
-            .push(" AND s.ended_at IS NULL AND s.expires_at > ")
-            .push_bind(now);
-    }
-    query
-        .push(" ORDER BY s.created_at DESC, s.id LIMIT ")
-        .push_bind(i64::from(limit));
-    query
+    sql::list_sessions::<Sqlite>(owner_name, live_at, limit)
         .build()
         .fetch_all(pool)
         .await?
         .iter()
-        .map(session_from_row)
+        .map(rows::session)
         .collect()
 }
 
@@ -251,40 +168,39 @@ pub(super) async fn audit_events(
     pool: &Pool<Sqlite>,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE seq > ");
-    query.push_bind(filter.after.unwrap_or(0));
-    if let Some(since) = filter.since_ms {
-        query.push(" AND at_ms >= ").push_bind(since);
-    }
-    if let Some(until) = filter.until_ms {
-        query.push(" AND at_ms < ").push_bind(until);
-    }
-    if let Some(actor) = &filter.actor {
-        query
-            .push(" AND (owner_id = ")
-            .push_bind(actor.clone())
-            .push(" OR key_id = ")
-            .push_bind(actor.clone())
-            .push(")");
-    }
-    if let Some(kind) = &filter.kind {
-        query.push(" AND kind = ").push_bind(kind.clone());
-    }
-    if let Some(outcome) = &filter.outcome {
-        query.push(" AND outcome = ").push_bind(outcome.clone());
-    }
-    query
-        .push(if filter.descending {
-            " ORDER BY seq DESC LIMIT "
-        } else {
-            " ORDER BY seq LIMIT "
-        })
-        .push_bind(i64::from(filter.limit));
-    query
+    sql::audit_events::<Sqlite>(filter)
         .build()
         .fetch_all(pool)
         .await?
         .iter()
-        .map(audit_from_row)
+        .map(rows::audit)
         .collect()
+}
+
+pub(super) async fn remember_nonce(
+    pool: &Pool<Sqlite>,
+    digest: &[u8; 16],
+    expires_at: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    // New, or the old entry has expired: taken. Live: a replay.
+    let taken = sqlx::query(
+        "INSERT INTO nonces (digest, expires_at) VALUES (?, ?) \
+         ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at <= ?",
+    )
+    .bind(&digest[..])
+    .bind(expires_at)
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(taken > 0)
+}
+
+pub(super) async fn purge_nonces(pool: &Pool<Sqlite>, now: i64) -> Result<u64, StoreError> {
+    Ok(sqlx::query("DELETE FROM nonces WHERE expires_at <= ?")
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected())
 }
