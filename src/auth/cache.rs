@@ -80,6 +80,11 @@ impl<V: Clone> TtlCache<V> {
         self.lock().entries.remove(key);
     }
 
+    /// Forget everything.
+    pub fn clear(&self) {
+        self.lock().entries.clear();
+    }
+
     /// Number of entries, live or not yet swept.
     pub fn len(&self) -> usize {
         self.lock().entries.len()

@@ -211,6 +211,9 @@ pub struct EnvelopeParts {
     pub skew: Duration,
     /// Token ids remembered at most in memory.
     pub replay_capacity: usize,
+    /// Where token ids are remembered for every node when there is no Redis (a shared
+    /// database); `None`: this node's memory.
+    pub shared_nonces: Option<Arc<dyn crate::store::NonceStore>>,
 }
 
 impl EnvelopeVerifier {
@@ -249,13 +252,17 @@ impl EnvelopeVerifier {
         }
         let max_lifetime = parts.max_lifetime.as_secs() as i64;
         let skew = parts.skew.as_secs() as i64;
+        // Each client its share, so one client's burst cannot refuse the others' tokens.
+        let mut replay = ReplayCache::new(
+            parts.replay_capacity,
+            parts.replay_capacity / by_name.len().max(1),
+            Duration::from_secs((max_lifetime + 2 * skew + 1) as u64),
+        );
+        if let Some(store) = parts.shared_nonces {
+            replay = replay.shared_through(store, Arc::clone(&parts.clock));
+        }
         Ok(Self {
-            // Each client its share, so one client's burst cannot refuse the others' tokens.
-            replay: ReplayCache::new(
-                parts.replay_capacity,
-                parts.replay_capacity / by_name.len().max(1),
-                Duration::from_secs((max_lifetime + 2 * skew + 1) as u64),
-            ),
+            replay,
             keyring: parts.keyring,
             clients: by_name,
             limiter: parts.limiter,

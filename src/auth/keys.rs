@@ -271,6 +271,31 @@ impl KeyManager {
         request: CreateKey,
         by: ChangedBy<'_>,
     ) -> Result<IssuedKey, KeyError> {
+        let (new, token) = self.prepare(request)?;
+        let record = self.store.create_key(new).await?;
+        self.invalidate(&record.id);
+        self.record(by, "key.create", &record.id).await;
+        Ok(IssuedKey { record, token })
+    }
+
+    /// Create the store's first key, unless a key exists already (`None`): of several nodes
+    /// starting together on an empty database, exactly one issues it.
+    pub async fn create_first(
+        &self,
+        request: CreateKey,
+        by: ChangedBy<'_>,
+    ) -> Result<Option<IssuedKey>, KeyError> {
+        let (new, token) = self.prepare(request)?;
+        let Some(record) = self.store.create_first_key(new).await? else {
+            return Ok(None);
+        };
+        self.invalidate(&record.id);
+        self.record(by, "key.create", &record.id).await;
+        Ok(Some(IssuedKey { record, token }))
+    }
+
+    /// Check a creation request and generate the key it asks for.
+    fn prepare(&self, request: CreateKey) -> Result<(NewKey, SecretString), KeyError> {
         let owner = validate_name("owner", &request.owner)?;
         let label = request
             .label
@@ -307,13 +332,7 @@ impl KeyManager {
             created_at: now,
             expires_at,
         };
-        let record = self.store.create_key(new).await?;
-        self.invalidate(&record.id);
-        self.record(by, "key.create", &record.id).await;
-        Ok(IssuedKey {
-            record,
-            token: generated.token,
-        })
+        Ok((new, generated.token))
     }
 
     /// One key.

@@ -242,6 +242,15 @@ impl KeyVerifier {
         self.unknown.remove(id);
     }
 
+    /// Forget every cached key (and every remembered unknown id): after a gap in the key
+    /// change feed, any of them may be stale.
+    pub fn invalidate_all(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.known.clear();
+        self.unknown.clear();
+    }
+
     fn lock_last_used(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
         self.last_used
             .lock()

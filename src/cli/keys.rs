@@ -181,15 +181,16 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
     let keys = KeyManager::new(Arc::clone(&store), clock, None).with_audit(audit);
     match args.verb {
         Verb::Bootstrap => {
-            anyhow::ensure!(
-                store.count_keys().await? == 0,
-                "the store at {} already has keys; bootstrap only creates the first one \
-                 (use `portcullis keys create --role admin` with an admin's consent instead)",
-                settings.storage.database_url()
-            );
             let issued = keys
-                .create(crate::startup::initial_admin_key(), ChangedBy::CommandLine)
-                .await?;
+                .create_first(crate::startup::initial_admin_key(), ChangedBy::CommandLine)
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the store at {} already has keys; bootstrap only creates the first one \
+                         (use `portcullis keys create --role admin` with an admin's consent instead)",
+                        crate::redis_client::redacted(&settings.storage.database_url())
+                    )
+                })?;
             print_issued(&keys, &issued, None, args.json)?;
         }
         Verb::Create {

@@ -21,6 +21,7 @@ mod audit;
 mod client;
 mod jose;
 mod keys;
+mod migrate;
 mod serve;
 
 use crate::config::Settings;
@@ -52,6 +53,8 @@ pub enum Command {
     Jose(jose::JoseArgs),
     /// Call a Portcullis service as a client (`client config …`).
     Client(client::ClientArgs),
+    /// Apply the store's pending schema migrations (`--check`: only report them).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Whether `error` is stdout closed by its reader (`| head`): Unix tools end quietly then.
@@ -70,6 +73,7 @@ async fn open_store(
     settings: &Settings,
     create: bool,
 ) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+    settings.require_shared_secrets()?;
     let url = settings.storage.database_url();
     if !create {
         return Ok(crate::store::connect_existing(&url).await?);
@@ -100,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Keys(args) => keys::run(settings, args).await.map(|()| true),
         Command::Audit(args) => audit::run(settings, args).await,
         Command::Jose(args) => jose::run(settings, args).map(|()| true),
+        Command::Migrate(args) => migrate::run(settings, args).await,
         Command::Client(_) => Ok(false),
     }
 }

@@ -232,21 +232,42 @@ pub struct StorageSettings {
     pub data_dir: PathBuf,
     /// Database URL; defaults to `sqlite://<data_dir>/portcullis.db`.
     pub url: Option<String>,
-    /// Redis URL for state shared between nodes (used by later features when set).
+    /// Redis URL for state shared between nodes: limits, quotas, nonces, the message drop.
     pub redis_url: Option<String>,
+    /// PostgreSQL: connections in each node's pool.
+    pub pool_size: u32,
+    /// PostgreSQL: a statement running longer is cancelled and its request answered 503.
+    #[serde(with = "human_duration")]
+    pub statement_timeout: Duration,
+    /// PostgreSQL: waiting longer for a free pooled connection answers 503.
+    #[serde(with = "human_duration")]
+    pub acquire_timeout: Duration,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
+        let pool = crate::store::StoreOptions::default();
         Self {
             data_dir: PathBuf::from("data"),
             url: None,
             redis_url: None,
+            pool_size: pool.pool_size,
+            statement_timeout: pool.statement_timeout,
+            acquire_timeout: pool.acquire_timeout,
         }
     }
 }
 
 impl StorageSettings {
+    /// How the store's pool connects.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            pool_size: self.pool_size,
+            statement_timeout: self.statement_timeout,
+            acquire_timeout: self.acquire_timeout,
+        }
+    }
+
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         match &self.url {

@@ -3,6 +3,25 @@
 use super::*;
 
 impl Settings {
+    /// Several nodes on one database must sign sessions and chain the audit trail with the
+    /// same keys: a key each node made for itself in its data directory would split them.
+    /// Asked by the server and by the commands that write to the store (not by those that
+    /// only generate a key or migrate, which must work before the secrets exist).
+    pub fn require_shared_secrets(&self) -> Result<(), ConfigError> {
+        let shared = crate::store::is_postgres(&self.storage.database_url());
+        if shared && (self.auth.session_secret.is_none() || self.auth.audit_secret.is_none()) {
+            return Err(ConfigError::Invalid {
+                key: "auth",
+                reason: "with storage on PostgreSQL, set auth.session_secret and \
+                         auth.audit_secret (PORTCULLIS_AUTH__SESSION_SECRET, \
+                         PORTCULLIS_AUTH__AUDIT_SECRET) to the same values on every node: 64 \
+                         hex characters each, e.g. from `portcullis keys generate`"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Check values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.host.parse::<std::net::IpAddr>().is_err() && self.server.host != "localhost"
@@ -25,12 +44,23 @@ impl Settings {
             });
         }
         let url = self.storage.database_url();
-        if !url.starts_with("sqlite:") {
+        if !url.starts_with("sqlite:") && !crate::store::is_postgres(&url) {
             return Err(ConfigError::Invalid {
                 key: "storage.url",
-                reason: "only sqlite:// URLs are supported by this build".to_owned(),
+                reason: "must be a sqlite:// or postgres:// URL".to_owned(),
             });
         }
+        if self.storage.pool_size == 0
+            || self.storage.statement_timeout.is_zero()
+            || self.storage.acquire_timeout.is_zero()
+        {
+            return Err(ConfigError::Invalid {
+                key: "storage",
+                reason: "pool_size, statement_timeout and acquire_timeout must be greater than zero"
+                    .to_owned(),
+            });
+        }
+
         if self.limits.max_body_bytes == 0 {
             return Err(ConfigError::Invalid {
                 key: "limits.max_body_bytes",

@@ -134,6 +134,9 @@ impl ApiError {
             ApiError::TooManyAttempts(wait) | ApiError::RateLimited(wait) => Some(*wait),
             // Messages expire, burn or are deleted all the time; a minute is a fair guess.
             ApiError::StorageFull => Some(std::time::Duration::from_secs(60)),
+            // The store restarting or overloaded: a pooled connection is usually back in
+            // about a second.
+            ApiError::Unavailable(_) => Some(std::time::Duration::from_secs(1)),
             _ => None,
         }
     }

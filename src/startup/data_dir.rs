@@ -96,18 +96,22 @@ pub fn initial_admin_key() -> CreateKey {
     }
 }
 
-/// Issue the first admin key and write it, mode 0600, to the data directory. If the file
+/// Issue the first admin key and write it, mode 0600, to the data directory; `None` when the
+/// store has a key already (another node, starting at the same moment, made it). If the file
 /// cannot be written the key is revoked at once (nobody could know it) and start-up fails;
 /// `portcullis keys create --role admin` then issues one from the command line.
 pub(super) async fn write_initial_admin_key(
     keys: &KeyManager,
     data_dir: &Path,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<Option<PathBuf>> {
     let path = data_dir.join(INITIAL_ADMIN_KEY_FILE);
-    let issued = keys
-        .create(initial_admin_key(), ChangedBy::Unrecorded)
+    let Some(issued) = keys
+        .create_first(initial_admin_key(), ChangedBy::Unrecorded)
         .await
-        .context("creating the initial admin key")?;
+        .context("creating the initial admin key")?
+    else {
+        return Ok(None);
+    };
     let write = || -> std::io::Result<()> {
         // Replace any stale file from an earlier, wiped store; never widen its permissions.
         let _ = std::fs::remove_file(&path);
@@ -125,5 +129,5 @@ pub(super) async fn write_initial_admin_key(
         let _ = keys.revoke(&issued.record.id, ChangedBy::Unrecorded).await;
         return Err(err).with_context(|| format!("writing {}", path.display()));
     }
-    Ok(path)
+    Ok(Some(path))
 }

@@ -29,7 +29,7 @@ use crate::services::messages::Messages;
 use crate::store::{self, MessageStore, OwnerKind, RedisMessages};
 use crate::tls::ReloadingCert;
 use crate::workers::{
-    EnvelopeKeyReload, KeyRefresh, LastUsedFlush, MessagePurge, RefusalFlush, Workers,
+    EnvelopeKeyReload, KeyRefresh, LastUsedFlush, MessagePurge, NoncePurge, RefusalFlush, Workers,
 };
 use anyhow::Context;
 use checks::{
@@ -67,6 +67,7 @@ impl Application {
         env_keys: EnvKeys,
     ) -> anyhow::Result<Self> {
         crate::tls::install_crypto_provider();
+        settings.require_shared_secrets()?;
         create_private_dir(&settings.storage.data_dir)?;
         tighten_private_files(&settings);
         // A bad certificate stops the start, before anything listens.
@@ -79,9 +80,25 @@ impl Application {
             }
             None => None,
         };
-        let store = store::connect(&settings.storage.database_url())
-            .await
-            .context("opening the store")?;
+        let store = store::connect_with(
+            &settings.storage.database_url(),
+            &settings.storage.store_options(),
+        )
+        .await
+        .context("opening the store")?;
+        // A database other nodes share, and no Redis: one-time values are remembered in the
+        // database, and limits are counted per node (said once, here).
+        let shared_nonces: Option<Arc<dyn crate::store::NonceStore>> =
+            (store.engine().shared() && settings.storage.redis_url.is_none())
+                .then(|| Arc::clone(&store) as Arc<dyn crate::store::NonceStore>);
+        if shared_nonces.is_some() {
+            tracing::warn!(
+                engine = store.engine().as_str(),
+                "no storage.redis_url: rate limits and quotas are counted by each node on its \
+                 own (N nodes admit up to N times a limit); nonces and token ids are shared \
+                 through the database"
+            );
+        }
         // One line per variable: a plain string field in JSON logs, not a list in a string.
         for variable in env_keys.variables() {
             tracing::info!(variable, "accepting a key from the environment");
@@ -111,8 +128,9 @@ impl Application {
         );
         // Key changes made through the API are recorded by the manager itself.
         let keys = keys.with_audit(audit.clone());
-        if store.count_keys().await? == 0 {
-            let path = write_initial_admin_key(&keys, &settings.storage.data_dir).await?;
+        if store.count_keys().await? == 0
+            && let Some(path) = write_initial_admin_key(&keys, &settings.storage.data_dir).await?
+        {
             audit
                 .record(
                     AuditEvent::new("key.create", Outcome::Success, "initial admin key created")
@@ -195,11 +213,17 @@ impl Application {
                 Arc::clone(&clock),
             )),
             // Nonces must outlive every `created` the window accepts, on either side.
-            replay: ReplayCache::new(
-                auth.replay_cache_capacity,
-                auth.replay_cache_per_key,
-                auth.signature_window * 2 + std::time::Duration::from_secs(1),
-            ),
+            replay: {
+                let cache = ReplayCache::new(
+                    auth.replay_cache_capacity,
+                    auth.replay_cache_per_key,
+                    auth.signature_window * 2 + std::time::Duration::from_secs(1),
+                );
+                match &shared_nonces {
+                    Some(nonces) => cache.shared_through(Arc::clone(nonces), Arc::clone(&clock)),
+                    None => cache,
+                }
+            },
             audit: audit.clone(),
             policy: AuthnPolicy {
                 window,
@@ -228,6 +252,7 @@ impl Application {
                     max_lifetime: settings.envelope.max_token_lifetime,
                     skew: settings.envelope.clock_skew,
                     replay_capacity: settings.envelope.replay_cache_capacity,
+                    shared_nonces,
                 },
                 &settings.client_keys,
                 &|file| configfiles.contains(file),
@@ -320,6 +345,18 @@ impl Application {
             certificate,
         } = self;
         let mut workers = start_workers(&state, &settings);
+        match state.store.listen_key_changes().await {
+            Ok(Some(feed)) => workers.adopt(
+                "key change feed",
+                crate::workers::key_changes::spawn(Arc::clone(&state.verifier), feed),
+            ),
+            Ok(None) => {}
+            Err(err) => tracing::error!(
+                error = %err,
+                "cannot listen for key changes; other nodes' changes are found by polling \
+                 (auth.refresh_interval)"
+            ),
+        }
         let acceptor = match certificate {
             Some(certificate) => {
                 workers.adopt(
@@ -385,6 +422,12 @@ fn start_workers(state: &AppState, settings: &Settings) -> Workers {
     )));
     workers.spawn(Arc::new(RefusalFlush::new(state.audit.clone())));
     workers.spawn(Arc::new(MessagePurge::new(state.messages.clone())));
+    if state.store.engine().shared() && settings.storage.redis_url.is_none() {
+        workers.spawn(Arc::new(NoncePurge::new(
+            Arc::clone(&state.store),
+            Arc::clone(&state.clock),
+        )));
+    }
     workers
 }
 

@@ -211,6 +211,9 @@ pub trait KeyStore: Send + Sync {
     async fn count_keys(&self) -> Result<i64, StoreError>;
     /// Store a new key, creating its owner on first use.
     async fn create_key(&self, new: NewKey) -> Result<KeyRecord, StoreError>;
+    /// Store `new` only if the store holds no key yet (`None` otherwise), atomically: of
+    /// several nodes starting on an empty database at once, one creates the first admin key.
+    async fn create_first_key(&self, new: NewKey) -> Result<Option<KeyRecord>, StoreError>;
     /// One key by public id.
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
     /// A page of keys, oldest first, after the cursor in `filter`.

@@ -160,3 +160,33 @@ impl Worker for MessagePurge {
         }
     }
 }
+
+/// Forgets expired one-time values in a shared database (used when there is no Redis).
+pub struct NoncePurge {
+    store: Arc<dyn crate::store::Store>,
+    clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl NoncePurge {
+    /// Purge `store`'s expired values every minute.
+    pub fn new(store: Arc<dyn crate::store::Store>, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        Self { store, clock }
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for NoncePurge {
+    fn name(&self) -> &'static str {
+        "nonce purge"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    async fn tick(&self) {
+        match self.store.purge_nonces(self.clock.unix()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::debug!(count, "purged expired one-time values"),
+            Err(err) => tracing::warn!(error = %err, "purging one-time values failed"),
+        }
+    }
+}

@@ -5,8 +5,11 @@
 //! bounded wait; one that overruns is abandoned and named in the log.
 
 mod jobs;
+pub mod key_changes;
 
-pub use jobs::{EnvelopeKeyReload, KeyRefresh, LastUsedFlush, MessagePurge, RefusalFlush};
+pub use jobs::{
+    EnvelopeKeyReload, KeyRefresh, LastUsedFlush, MessagePurge, NoncePurge, RefusalFlush,
+};
 
 use std::sync::Arc;
 use std::time::Duration;

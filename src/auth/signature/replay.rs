@@ -9,10 +9,12 @@
 //! The cache stores a 128-bit digest of owner and value, never the value itself, so its memory
 //! is a fixed ~64 bytes per entry whatever clients send.
 
+use crate::clock::Clock;
 use crate::limits::Limiter;
+use crate::store::NonceStore;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Longest one-time value accepted (a nonce or a token id).
@@ -30,12 +32,25 @@ struct Seen {
 }
 
 /// The replay cache.
-#[derive(Debug)]
 pub struct ReplayCache {
     seen: Mutex<Seen>,
     capacity: usize,
     per_owner: usize,
     ttl: Duration,
+    /// A database other nodes share, used when there is no Redis (see
+    /// [`ReplayCache::shared_through`]).
+    database: Option<(Arc<dyn NonceStore>, Arc<dyn Clock>)>,
+}
+
+impl std::fmt::Debug for ReplayCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayCache")
+            .field("capacity", &self.capacity)
+            .field("per_owner", &self.per_owner)
+            .field("ttl", &self.ttl)
+            .field("database", &self.database.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Result of remembering a value.
@@ -72,7 +87,16 @@ impl ReplayCache {
             capacity,
             per_owner: per_owner.clamp(1, capacity.max(1)),
             ttl,
+            database: None,
         }
+    }
+
+    /// Remember values in `store` when there is no Redis: nodes sharing a database (a
+    /// PostgreSQL cluster without Redis) then refuse a value seen on any of them. Only a
+    /// digest of owner and value reaches the database.
+    pub fn shared_through(mut self, store: Arc<dyn NonceStore>, clock: Arc<dyn Clock>) -> Self {
+        self.database = Some((store, clock));
+        self
     }
 
     /// How long values are remembered.
@@ -95,7 +119,23 @@ impl ReplayCache {
         match limiter.remember_once(&key, self.ttl).await {
             Ok(Some(true)) => Remember::Fresh,
             Ok(Some(false)) => Remember::Replay,
-            Ok(None) => self.remember(owner, value),
+            Ok(None) => match &self.database {
+                Some((store, clock)) => {
+                    let (_, digest) = digests(kind, &format!("{owner}\0{value}"));
+                    let now = clock.unix();
+                    let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+                    match store.remember_nonce(&digest, now.saturating_add(ttl), now).await {
+                        Ok(true) => Remember::Fresh,
+                        Ok(false) => Remember::Replay,
+                        // Fail closed: a value that cannot be remembered is not accepted.
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot remember a one-time value");
+                            Remember::Full
+                        }
+                    }
+                }
+                None => self.remember(owner, value),
+            },
             Err(_) => Remember::Full,
         }
     }

@@ -54,6 +54,10 @@ impl KeyStore for Counting {
         self.inner.create_key(new).await
     }
 
+    async fn create_first_key(&self, new: NewKey) -> Result<Option<KeyRecord>, StoreError> {
+        self.inner.create_first_key(new).await
+    }
+
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

@@ -89,6 +89,24 @@ impl KeyStore for PgStore {
             .ok_or(StoreError::Conflict("key vanished after insert"))
     }
 
+    async fn create_first_key(&self, new: NewKey) -> Result<Option<KeyRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The counter row's lock serialises this against every other key change.
+        let revision = next_revision(&mut tx).await?;
+        let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if existing > 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        insert_key(&mut tx, &new, revision).await?;
+        announce(&mut tx, &new.id).await?;
+        tx.commit().await?;
+        self.get_key(&new.id).await
+    }
+
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         retry(|| async { sql::get_key::<Postgres>(id).build().fetch_optional(&self.pool).await })
             .await?

@@ -51,8 +51,12 @@ async fn apply(
     conn: &mut PgConnection,
     migrations: &[Migration],
 ) -> Result<Vec<i64>, StoreError> {
-    sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+    // Asked first: `CREATE TABLE IF NOT EXISTS` on an existing table makes PostgreSQL send a
+    // notice that every start would log.
     let done = applied(conn).await?;
+    if done.is_empty() {
+        sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+    }
     let mut applied = Vec::new();
     for &(version, _, sql) in migrations {
         if done.contains(&version) {

@@ -236,6 +236,23 @@ impl KeyStore for SqliteStore {
             .ok_or(StoreError::Conflict("key vanished after insert"))
     }
 
+    async fn create_first_key(&self, new: NewKey) -> Result<Option<KeyRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The revision bump takes the write lock first: no other writer until commit.
+        let revision = Self::next_revision(&mut tx).await?;
+        let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if existing > 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Self::insert_key(&mut tx, &new, revision).await?;
+        tx.commit().await?;
+        self.get_key(&new.id).await
+    }
+
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         sql::get_key::<Sqlite>(id)
             .build()
