@@ -56,8 +56,9 @@ impl Settings {
         {
             return Err(ConfigError::Invalid {
                 key: "storage",
-                reason: "pool_size, statement_timeout and acquire_timeout must be greater than zero"
-                    .to_owned(),
+                reason:
+                    "pool_size, statement_timeout and acquire_timeout must be greater than zero"
+                        .to_owned(),
             });
         }
 

@@ -88,9 +88,9 @@ impl Application {
         .context("opening the store")?;
         // A database other nodes share, and no Redis: one-time values are remembered in the
         // database, and limits are counted per node (said once, here).
-        let shared_nonces: Option<Arc<dyn crate::store::NonceStore>> =
-            (store.engine().shared() && settings.storage.redis_url.is_none())
-                .then(|| Arc::clone(&store) as Arc<dyn crate::store::NonceStore>);
+        let shared_nonces: Option<Arc<dyn crate::store::NonceStore>> = (store.engine().shared()
+            && settings.storage.redis_url.is_none())
+        .then(|| Arc::clone(&store) as Arc<dyn crate::store::NonceStore>);
         if shared_nonces.is_some() {
             tracing::warn!(
                 engine = store.engine().as_str(),

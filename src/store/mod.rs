@@ -5,6 +5,8 @@
 pub mod messages;
 pub mod migrate;
 pub mod models;
+/// PostgreSQL, for several nodes.
+mod postgres;
 /// Redis: the message drop's shared store.
 mod redis;
 /// Rows into models, written once for every engine.
@@ -13,8 +15,6 @@ mod rows;
 mod sql;
 /// SQLite, the embedded default.
 mod sqlite;
-/// PostgreSQL, for several nodes.
-mod postgres;
 
 pub use messages::{MessageStore, StoredMessage};
 pub use redis::RedisMessages;

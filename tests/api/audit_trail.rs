@@ -1,6 +1,7 @@
 //! The audit trail: what is recorded, filtering, nothing secret, and tamper detection on a
 //! real database file by `portcullis audit verify`.
 
+use crate::engines::{Engine, spawn_on};
 use crate::helpers::*;
 use portcullis::clock::Clock;
 use reqwest::StatusCode;
@@ -8,9 +9,16 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use std::time::Duration;
 
-#[tokio::test]
-async fn security_events_are_recorded_with_actor_route_client_and_outcome() {
-    let app = spawn_app().await;
+async fn security_events_are_recorded_with_actor_route_client_and_outcome(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "security_events_are_recorded_with_actor_route_client_and_outcome",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -367,13 +375,19 @@ async fn a_server_started_on_a_cut_trail_says_so_and_keeps_the_checkpoint_as_evi
     assert!(verify(dir.path()).0);
 }
 
-#[tokio::test]
-async fn a_flood_of_refusals_from_one_address_is_one_record_and_a_count() {
-    let app = spawn_app_with(|s| {
-        s.auth.lockout_threshold = 100_000;
-        s.limits.per_address = portcullis::limits::RateSpec::parse("10000/s").unwrap();
-    })
-    .await;
+async fn a_flood_of_refusals_from_one_address_is_one_record_and_a_count(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_flood_of_refusals_from_one_address_is_one_record_and_a_count",
+        |s| {
+            s.auth.lockout_threshold = 100_000;
+            s.limits.per_address = portcullis::limits::RateSpec::parse("10000/s").unwrap();
+        },
+    )
+    .await
+    else {
+        return;
+    };
     for i in 0..200 {
         let response = app.whoami(Some(&format!("legacy-wrong-key-{i}"))).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -402,28 +416,59 @@ async fn a_flood_of_refusals_from_one_address_is_one_record_and_a_count() {
     assert!(summary["extra"]["last_at"].is_string());
 }
 
-#[tokio::test]
-async fn an_audit_page_is_bounded_by_bytes_as_well_as_rows() {
-    let app = spawn_app().await;
+async fn an_audit_page_is_bounded_by_bytes_as_well_as_rows(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "an_audit_page_is_bounded_by_bytes_as_well_as_rows",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     app.wait_for_audit("key.create", 1).await;
     // Records written before fields were bounded could be large: plant thirty of 100 KB.
-    let db = app.dir.path().join("data/portcullis.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
     let fat = "x".repeat(100 * 1024);
-    for seq in 2..32i64 {
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at_ms, kind, outcome, message, context, extra, prev_hash, hash) \
-             VALUES (?, 0, 'legacy', 'failure', ?, 'api', '{}', zeroblob(32), zeroblob(32))",
-        )
-        .bind(seq)
-        .bind(&fat)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let zeros = [0u8; 32];
+    match &app.database {
+        None => {
+            let db = app.dir.path().join("data/portcullis.db");
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            for seq in 2..32i64 {
+                sqlx::query(
+                    "INSERT INTO audit_events (seq, at_ms, kind, outcome, message, context, extra, prev_hash, hash) \
+                     VALUES (?, 0, 'legacy', 'failure', ?, 'api', '{}', ?, ?)",
+                )
+                .bind(seq)
+                .bind(&fat)
+                .bind(&zeros[..])
+                .bind(&zeros[..])
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            conn.close().await.unwrap();
+        }
+        Some(database) => {
+            let mut conn = sqlx::PgConnection::connect(&database.url).await.unwrap();
+            for seq in 2..32i64 {
+                sqlx::query(
+                    "INSERT INTO audit_events (seq, at_ms, kind, outcome, message, context, extra, prev_hash, hash) \
+                     VALUES ($1, 0, 'legacy', 'failure', $2, 'api', '{}', $3, $4)",
+                )
+                .bind(seq)
+                .bind(&fat)
+                .bind(&zeros[..])
+                .bind(&zeros[..])
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            conn.close().await.unwrap();
+        }
     }
-    conn.close().await.unwrap();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     let mut seen = 0;
@@ -455,9 +500,16 @@ async fn an_audit_page_is_bounded_by_bytes_as_well_as_rows() {
     assert!(pages >= 3, "{pages} pages");
 }
 
-#[tokio::test]
-async fn key_and_session_changes_are_recorded_with_their_targets() {
-    let app = spawn_app().await;
+async fn key_and_session_changes_are_recorded_with_their_targets(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "key_and_session_changes_are_recorded_with_their_targets",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -594,3 +646,10 @@ async fn a_record_rewritten_and_rehashed_without_the_audit_key_is_caught() {
         "audit chain BROKEN: record 2 was modified (its hash does not match its content)"
     );
 }
+
+crate::on_each_engine!(
+    security_events_are_recorded_with_actor_route_client_and_outcome,
+    a_flood_of_refusals_from_one_address_is_one_record_and_a_count,
+    an_audit_page_is_bounded_by_bytes_as_well_as_rows,
+    key_and_session_changes_are_recorded_with_their_targets,
+);

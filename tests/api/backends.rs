@@ -15,6 +15,9 @@ pub enum Backend {
     Local,
     /// Limits, nonces and messages in Redis.
     Redis,
+    /// Messages and nonces in a PostgreSQL database of the test's own, limits in memory
+    /// (the suite making the server creates the database; see `crate::engines`).
+    Postgres,
 }
 
 /// The settings a run on a backend needs: the Redis URL, and a key prefix of its own.
@@ -82,6 +85,10 @@ pub fn on(backend: Backend, test: &str) -> Option<OnBackend> {
     let redis_url = match backend {
         Backend::Local => None,
         Backend::Redis => Some(require_redis(test)?),
+        Backend::Postgres => {
+            crate::postgres::require_postgres(test)?;
+            None
+        }
     };
     Some(OnBackend {
         backend,
@@ -103,6 +110,20 @@ macro_rules! on_each_backend {
         mod on_redis {
             $(#[tokio::test] async fn $name() {
                 super::$name($crate::backends::Backend::Redis).await;
+            })*
+        }
+    };
+}
+
+/// `on_each_store!(a, b)`: as [`on_each_backend!`], and a third run, `on_postgres::a`, with
+/// the state in PostgreSQL.
+#[macro_export]
+macro_rules! on_each_store {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_each_backend!($($name),*);
+        mod on_postgres {
+            $(#[tokio::test] async fn $name() {
+                super::$name($crate::backends::Backend::Postgres).await;
             })*
         }
     };

@@ -27,6 +27,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub dir: TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The PostgreSQL database of a server on that engine, dropped after the server stops.
+    pub database: Option<crate::postgres::TestDatabase>,
 }
 
 impl Drop for TestApp {
@@ -101,6 +103,7 @@ pub async fn spawn_app_full(configure: impl FnOnce(&mut Settings), env: EnvKeys)
         clock,
         dir,
         shutdown: Some(tx),
+        database: None,
     }
 }
 
@@ -167,6 +170,58 @@ impl TestApp {
     pub async fn key_with_role(&self, role: &str) -> Key {
         self.create_key(json!({ "owner": format!("{role} owner"), "role": role }))
             .await
+    }
+
+    /// Everything the store holds, as bytes to search for secrets: the SQLite files, or on
+    /// PostgreSQL every row of every table as text (`bytea` as hex) followed by the
+    /// database's files on disk when this process can read them (tests run as root).
+    pub async fn stored_bytes(&self) -> Vec<u8> {
+        let Some(database) = &self.database else {
+            let files = self.db_files();
+            assert!(!files.is_empty(), "no database files");
+            return files
+                .iter()
+                .flat_map(|f| std::fs::read(f).unwrap())
+                .collect();
+        };
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::PgConnection::connect(&database.url).await.unwrap();
+        let mut bytes = Vec::new();
+        let tables: Vec<String> = sqlx::query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get("tablename"))
+        .collect();
+        assert!(tables.iter().any(|t| t == "api_keys"), "{tables:?}");
+        for table in &tables {
+            let sql = format!("SELECT t::text AS row FROM {table} t");
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+            {
+                bytes.extend(row.get::<String, _>("row").into_bytes());
+            }
+        }
+        let place: (String, i64) = sqlx::query_as(
+            "SELECT current_setting('data_directory'), oid::bigint FROM pg_database \
+             WHERE datname = current_database()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let _ = conn.close().await;
+        let dir = Path::new(&place.0).join("base").join(place.1.to_string());
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                bytes.extend(std::fs::read(entry.path()).unwrap_or_default());
+            }
+        }
+        bytes
     }
 
     pub fn db_files(&self) -> Vec<PathBuf> {

@@ -1,6 +1,7 @@
 //! A key's life: use, expiry, rotation, disabling, revocation — each effective on the very
 //! next request — and the plaintext never reaching the database.
 
+use crate::engines::{Engine, spawn_on};
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -8,9 +9,16 @@ use std::time::Duration;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-#[tokio::test]
-async fn a_revoked_key_is_refused_on_the_very_next_request() {
-    let app = spawn_app().await;
+async fn a_revoked_key_is_refused_on_the_very_next_request(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_revoked_key_is_refused_on_the_very_next_request",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app.key_with_role("user").await;
     assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
 
@@ -39,9 +47,10 @@ async fn a_revoked_key_is_refused_on_the_very_next_request() {
     assert_eq!(again["revoked_at"], body["revoked_at"]);
 }
 
-#[tokio::test]
-async fn a_key_stops_working_when_it_expires() {
-    let app = spawn_app().await;
+async fn a_key_stops_working_when_it_expires(engine: Engine) {
+    let Some(app) = spawn_on(engine, "a_key_stops_working_when_it_expires", |_| {}).await else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "o", "role": "user", "expires_in": "2h"}))
         .await;
@@ -66,9 +75,16 @@ async fn a_key_stops_working_when_it_expires() {
     assert_eq!(expired["keys"][0]["id"], key.id);
 }
 
-#[tokio::test]
-async fn rotation_without_grace_revokes_the_old_key_at_once() {
-    let app = spawn_app().await;
+async fn rotation_without_grace_revokes_the_old_key_at_once(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "rotation_without_grace_revokes_the_old_key_at_once",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let old = app.create_key(json!({"owner": "App 1", "role": "device", "label": "phone", "metadata": {"model": "x"}})).await;
     let response = app
         .post(
@@ -94,9 +110,16 @@ async fn rotation_without_grace_revokes_the_old_key_at_once() {
     assert_eq!(who["owner"], "App 1");
 }
 
-#[tokio::test]
-async fn rotation_with_grace_keeps_the_old_key_working_until_the_grace_ends() {
-    let app = spawn_app().await;
+async fn rotation_with_grace_keeps_the_old_key_working_until_the_grace_ends(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "rotation_with_grace_keeps_the_old_key_working_until_the_grace_ends",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let old = app.key_with_role("user").await;
     let body: Value = app
         .post_json(
@@ -116,9 +139,16 @@ async fn rotation_with_grace_keeps_the_old_key_working_until_the_grace_ends() {
     assert_eq!(app.whoami(Some(&new_key)).await.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_revoked_key_cannot_be_rotated_and_bad_grace_is_refused() {
-    let app = spawn_app().await;
+async fn a_revoked_key_cannot_be_rotated_and_bad_grace_is_refused(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_revoked_key_cannot_be_rotated_and_bad_grace_is_refused",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app.key_with_role("user").await;
     let response = app
         .post_json(
@@ -167,9 +197,16 @@ async fn a_revoked_key_cannot_be_rotated_and_bad_grace_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn a_disabled_key_is_refused_until_enabled_again() {
-    let app = spawn_app().await;
+async fn a_disabled_key_is_refused_until_enabled_again(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_disabled_key_is_refused_until_enabled_again",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app.key_with_role("user").await;
     let body: Value = app
         .post(
@@ -195,9 +232,10 @@ async fn a_disabled_key_is_refused_until_enabled_again() {
     assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_mistyped_or_truncated_key_is_refused() {
-    let app = spawn_app().await;
+async fn a_mistyped_or_truncated_key_is_refused(engine: Engine) {
+    let Some(app) = spawn_on(engine, "a_mistyped_or_truncated_key_is_refused", |_| {}).await else {
+        return;
+    };
     let key = app.key_with_role("user").await;
     let mut typo = key.key.clone().into_bytes();
     let at = 30;
@@ -208,9 +246,10 @@ async fn a_mistyped_or_truncated_key_is_refused() {
     assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn last_use_is_recorded() {
-    let app = spawn_app().await;
+async fn last_use_is_recorded(engine: Engine) {
+    let Some(app) = spawn_on(engine, "last_use_is_recorded", |_| {}).await else {
+        return;
+    };
     let key = app.key_with_role("user").await;
     assert!(key.body["last_used_at"].is_null());
     app.clock.advance(std::time::Duration::from_secs(90));
@@ -235,9 +274,16 @@ async fn last_use_is_recorded() {
     );
 }
 
-#[tokio::test]
-async fn the_database_files_never_contain_a_plaintext_key() {
-    let app = spawn_app().await;
+async fn the_database_files_never_contain_a_plaintext_key(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "the_database_files_never_contain_a_plaintext_key",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let mut keys = vec![app.admin_key.clone()];
     for role in ["admin", "user", "device"] {
         let key = app.key_with_role(role).await;
@@ -254,12 +300,7 @@ async fn the_database_files_never_contain_a_plaintext_key() {
             .unwrap();
         keys.push(rotated["key"].as_str().unwrap().to_owned());
     }
-    let files = app.db_files();
-    assert!(!files.is_empty());
-    let mut bytes = Vec::new();
-    for file in &files {
-        bytes.extend(std::fs::read(file).unwrap());
-    }
+    let bytes = app.stored_bytes().await;
     for key in &keys {
         let secret = &key[17..61];
         assert!(
@@ -267,14 +308,23 @@ async fn the_database_files_never_contain_a_plaintext_key() {
             "secret part of a key found in the database"
         );
     }
-    // The hashes are there, as the only trace of the keys.
+    // The hashes are there, as the only trace of the keys (raw in SQLite's file, hex in
+    // PostgreSQL's text form of a `bytea`).
     let hash = portcullis::auth::key_format::hash(&keys[1]);
-    assert!(bytes.windows(32).any(|w| w == hash));
+    let hex = hex::encode(hash);
+    assert!(bytes.windows(32).any(|w| w == hash) || bytes.windows(64).any(|w| w == hex.as_bytes()));
 }
 
-#[tokio::test]
-async fn a_key_is_rotated_once_and_a_disabled_key_not_at_all() {
-    let app = spawn_app().await;
+async fn a_key_is_rotated_once_and_a_disabled_key_not_at_all(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_key_is_rotated_once_and_a_disabled_key_not_at_all",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app.key_with_role("user").await;
     let response = app
         .post_json(
@@ -320,3 +370,16 @@ async fn a_key_is_rotated_once_and_a_disabled_key_not_at_all() {
     )
     .await;
 }
+
+crate::on_each_engine!(
+    a_revoked_key_is_refused_on_the_very_next_request,
+    a_key_stops_working_when_it_expires,
+    rotation_without_grace_revokes_the_old_key_at_once,
+    rotation_with_grace_keeps_the_old_key_working_until_the_grace_ends,
+    a_revoked_key_cannot_be_rotated_and_bad_grace_is_refused,
+    a_disabled_key_is_refused_until_enabled_again,
+    a_mistyped_or_truncated_key_is_refused,
+    last_use_is_recorded,
+    the_database_files_never_contain_a_plaintext_key,
+    a_key_is_rotated_once_and_a_disabled_key_not_at_all,
+);

@@ -1,12 +1,20 @@
 //! The key-management API: creation, listing, showing, and refusal of bad input.
 
+use crate::engines::{Engine, spawn_on};
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn a_created_key_is_shown_once_with_its_attributes() {
-    let app = spawn_app().await;
+async fn a_created_key_is_shown_once_with_its_attributes(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_created_key_is_shown_once_with_its_attributes",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let response = app
         .post_json(
             "/api/keys",
@@ -68,9 +76,10 @@ async fn a_created_key_is_shown_once_with_its_attributes() {
     assert!(!shown.to_string().contains(key));
 }
 
-#[tokio::test]
-async fn an_owner_can_hold_several_keys() {
-    let app = spawn_app().await;
+async fn an_owner_can_hold_several_keys(engine: Engine) {
+    let Some(app) = spawn_on(engine, "an_owner_can_hold_several_keys", |_| {}).await else {
+        return;
+    };
     let a = app
         .create_key(json!({"owner": "User 1", "role": "user", "label": "laptop"}))
         .await;
@@ -94,9 +103,16 @@ async fn an_owner_can_hold_several_keys() {
     assert_eq!(labels, vec!["laptop", "ci"]);
 }
 
-#[tokio::test]
-async fn listing_filters_by_owner_role_and_state_and_never_shows_secrets() {
-    let app = spawn_app().await;
+async fn listing_filters_by_owner_role_and_state_and_never_shows_secrets(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "listing_filters_by_owner_role_and_state_and_never_shows_secrets",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let user = app.create_key(json!({"owner": "u", "role": "user"})).await;
     let device = app
         .create_key(json!({"owner": "phone", "role": "device"}))
@@ -143,9 +159,10 @@ async fn listing_filters_by_owner_role_and_state_and_never_shows_secrets() {
     assert!(!text.contains("hash"));
 }
 
-#[tokio::test]
-async fn listing_is_paginated_with_a_cursor() {
-    let app = spawn_app().await;
+async fn listing_is_paginated_with_a_cursor(engine: Engine) {
+    let Some(app) = spawn_on(engine, "listing_is_paginated_with_a_cursor", |_| {}).await else {
+        return;
+    };
     for i in 0..5 {
         app.create_key(json!({"owner": format!("o{i}"), "role": "user"}))
             .await;
@@ -178,9 +195,16 @@ async fn listing_is_paginated_with_a_cursor() {
     assert_eq!(unique.len(), 6);
 }
 
-#[tokio::test]
-async fn bad_create_requests_get_400_with_a_reason_and_create_nothing() {
-    let app = spawn_app().await;
+async fn bad_create_requests_get_400_with_a_reason_and_create_nothing(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "bad_create_requests_get_400_with_a_reason_and_create_nothing",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let cases = [
         (
             json!({"owner": "x", "role": "root"}),
@@ -237,9 +261,10 @@ async fn bad_create_requests_get_400_with_a_reason_and_create_nothing() {
     assert_eq!(listing["keys"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn bad_list_queries_get_400() {
-    let app = spawn_app().await;
+async fn bad_list_queries_get_400(engine: Engine) {
+    let Some(app) = spawn_on(engine, "bad_list_queries_get_400", |_| {}).await else {
+        return;
+    };
     for query in [
         "?limit=0",
         "?limit=1000",
@@ -260,9 +285,10 @@ async fn bad_list_queries_get_400() {
     }
 }
 
-#[tokio::test]
-async fn unknown_ids_and_path_tricks_are_404() {
-    let app = spawn_app().await;
+async fn unknown_ids_and_path_tricks_are_404(engine: Engine) {
+    let Some(app) = spawn_on(engine, "unknown_ids_and_path_tricks_are_404", |_| {}).await else {
+        return;
+    };
     for path in [
         "/api/keys/aaaaaaaaaaaa",
         "/api/keys/..%2F..%2Fetc%2Fpasswd",
@@ -296,3 +322,13 @@ async fn unknown_ids_and_path_tricks_are_404() {
     )
     .await;
 }
+
+crate::on_each_engine!(
+    a_created_key_is_shown_once_with_its_attributes,
+    an_owner_can_hold_several_keys,
+    listing_filters_by_owner_role_and_state_and_never_shows_secrets,
+    listing_is_paginated_with_a_cursor,
+    bad_create_requests_get_400_with_a_reason_and_create_nothing,
+    bad_list_queries_get_400,
+    unknown_ids_and_path_tricks_are_404,
+);

@@ -1,8 +1,11 @@
-//! The message drop (seed 004): one suite, run against the SQL store and against Redis
-//! (`PORTCULLIS_TEST_REDIS_URL`; when unset the Redis half says so on stderr and passes).
+//! The message drop (seed 004): one suite, run against SQLite, against Redis
+//! (`PORTCULLIS_TEST_REDIS_URL`) and against PostgreSQL (`PORTCULLIS_TEST_POSTGRES_URL`);
+//! where a URL is unset that run says so on stderr and passes (under CI it fails).
 
 use crate::backends::{Backend, on};
+use crate::engines::on_database;
 use crate::helpers::*;
+use crate::postgres::TestDatabase;
 use portcullis::clock::Clock;
 use portcullis::config::{Posting, Settings};
 use portcullis::limits::RateSpec;
@@ -17,25 +20,37 @@ async fn app_on(
     configure: impl FnOnce(&mut Settings),
 ) -> Option<(TestApp, Store)> {
     let run = on(backend, test)?;
-    let store = match &run.redis_url {
-        Some(url) => Store::Redis {
+    let database = match backend {
+        Backend::Postgres => Some(TestDatabase::create(test).await?),
+        _ => None,
+    };
+    let store = match (&run.redis_url, &database) {
+        (Some(url), _) => Store::Redis {
             url: url.clone(),
             prefix: run.prefix.clone(),
         },
-        None => Store::Sql,
+        (None, Some(database)) => Store::Postgres {
+            url: database.url.clone(),
+        },
+        (None, None) => Store::Sql,
     };
-    let app = spawn_app_with(move |s| {
+    let mut app = spawn_app_with(|s| {
         run.apply(s);
+        if let Some(database) = &database {
+            on_database(s, database);
+        }
         s.messages.purge_interval = Duration::from_millis(100);
         configure(s);
     })
     .await;
+    app.database = database;
     Some((app, store))
 }
 
 /// Where the messages of a test server are, to look behind the API.
 enum Store {
     Sql,
+    Postgres { url: String },
     Redis { url: String, prefix: String },
 }
 
@@ -49,6 +64,23 @@ impl Store {
                     app.dir.path().join("data/portcullis.db").display()
                 );
                 let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                let rows: Vec<(String, Vec<u8>, String)> =
+                    sqlx::query_as("SELECT lookup, sealed, delete_hash FROM messages")
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                pool.close().await;
+                rows.into_iter()
+                    .map(|(lookup, sealed, hash)| {
+                        let mut all = lookup.into_bytes();
+                        all.extend(sealed);
+                        all.extend(hash.into_bytes());
+                        all
+                    })
+                    .collect()
+            }
+            Store::Postgres { url } => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
                 let rows: Vec<(String, Vec<u8>, String)> =
                     sqlx::query_as("SELECT lookup, sealed, delete_hash FROM messages")
                         .fetch_all(&pool)
@@ -91,6 +123,14 @@ impl Store {
                     app.dir.path().join("data/portcullis.db").display()
                 );
                 let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                sqlx::query("DELETE FROM messages")
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+            Store::Postgres { url } => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
                 sqlx::query("DELETE FROM messages")
                     .execute(&pool)
                     .await
@@ -153,7 +193,7 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
         .unwrap()
 }
 
-crate::on_each_backend!(
+crate::on_each_store!(
     a_posted_message_is_read_back_by_its_url,
     burn_after_reading_gives_the_message_to_exactly_one_reader,
     a_message_is_gone_when_it_expires,
@@ -323,7 +363,7 @@ async fn a_message_is_gone_when_it_expires(backend: Backend) {
 
     match backend {
         // Expired rows are purged from the SQL store.
-        Backend::Local => {
+        Backend::Local | Backend::Postgres => {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while store.count(&app).await != 1 {
                 assert!(
@@ -661,8 +701,9 @@ async fn the_store_holds_neither_ids_nor_text(backend: Backend) {
     for needle in [text, "swordfish", id, &id.replace('-', ""), token] {
         assert!(!contains(&rows[0], needle), "{needle} is stored in clear");
     }
-    if let Backend::Local = backend {
-        let files = all_text_under(&app.dir.path().join("data"));
+    if let Backend::Local | Backend::Postgres = backend {
+        let files = String::from_utf8_lossy(&app.stored_bytes().await).into_owned()
+            + &all_text_under(&app.dir.path().join("data"));
         assert!(!files.contains("swordfish"));
         assert!(!files.contains(id));
     }

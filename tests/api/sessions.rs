@@ -1,6 +1,7 @@
 //! Login sessions (seed 001): the login shape, uniform failures, expiry, the one-session rule,
 //! logout, revocation, bearer and cookie use with CSRF, and the admin view.
 
+use crate::engines::{Engine, spawn_on};
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -16,9 +17,16 @@ async fn assert_login_refused(response: reqwest::Response) {
     );
 }
 
-#[tokio::test]
-async fn login_with_username_and_key_returns_a_session_in_the_seed_shape() {
-    let app = spawn_app().await;
+async fn login_with_username_and_key_returns_a_session_in_the_seed_shape(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "login_with_username_and_key_returns_a_session_in_the_seed_shape",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -72,9 +80,14 @@ async fn login_with_username_and_key_returns_a_session_in_the_seed_shape() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn every_login_failure_looks_the_same() {
-    let app = spawn_app_with(|s| s.auth.lockout_threshold = 100).await;
+async fn every_login_failure_looks_the_same(engine: Engine) {
+    let Some(app) = spawn_on(engine, "every_login_failure_looks_the_same", |s| {
+        s.auth.lockout_threshold = 100
+    })
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -139,17 +152,19 @@ async fn every_login_failure_looks_the_same() {
     assert!(failures.iter().any(|e| e["extra"]["reason"] == "revoked"));
 }
 
-#[tokio::test]
-async fn credentials_never_go_in_a_url() {
-    let app = spawn_app().await;
+async fn credentials_never_go_in_a_url(engine: Engine) {
+    let Some(app) = spawn_on(engine, "credentials_never_go_in_a_url", |_| {}).await else {
+        return;
+    };
     let response = app.get("/user/login?username=a&key=b", None).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers().get("allow").unwrap(), "POST");
 }
 
-#[tokio::test]
-async fn a_session_expires_after_an_hour() {
-    let app = spawn_app().await;
+async fn a_session_expires_after_an_hour(engine: Engine) {
+    let Some(app) = spawn_on(engine, "a_session_expires_after_an_hour", |_| {}).await else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -165,9 +180,16 @@ async fn a_session_expires_after_an_hour() {
     assert_eq!(app.whoami(Some(&key.key)).await.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_new_login_ends_the_older_session_of_the_same_user_and_key() {
-    let app = spawn_app().await;
+async fn a_new_login_ends_the_older_session_of_the_same_user_and_key(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_new_login_ends_the_older_session_of_the_same_user_and_key",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -191,9 +213,16 @@ async fn a_new_login_ends_the_older_session_of_the_same_user_and_key() {
     );
 }
 
-#[tokio::test]
-async fn with_single_session_off_several_sessions_live_side_by_side() {
-    let app = spawn_app_with(|s| s.auth.single_session = false).await;
+async fn with_single_session_off_several_sessions_live_side_by_side(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "with_single_session_off_several_sessions_live_side_by_side",
+        |s| s.auth.single_session = false,
+    )
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -209,9 +238,16 @@ async fn with_single_session_off_several_sessions_live_side_by_side() {
     );
 }
 
-#[tokio::test]
-async fn logout_ends_the_current_session_and_clears_the_cookie() {
-    let app = spawn_app().await;
+async fn logout_ends_the_current_session_and_clears_the_cookie(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "logout_ends_the_current_session_and_clears_the_cookie",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -250,9 +286,16 @@ async fn logout_ends_the_current_session_and_clears_the_cookie() {
     .await;
 }
 
-#[tokio::test]
-async fn a_session_ends_when_its_key_expires_even_before_its_own_hour() {
-    let app = spawn_app().await;
+async fn a_session_ends_when_its_key_expires_even_before_its_own_hour(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_session_ends_when_its_key_expires_even_before_its_own_hour",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user", "expires_in": "30m"}))
         .await;
@@ -266,9 +309,16 @@ async fn a_session_ends_when_its_key_expires_even_before_its_own_hour() {
     assert_401(app.get_bearer("/api/whoami", &session.token).await).await;
 }
 
-#[tokio::test]
-async fn revoking_or_disabling_the_key_ends_its_sessions_at_once() {
-    let app = spawn_app().await;
+async fn revoking_or_disabling_the_key_ends_its_sessions_at_once(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "revoking_or_disabling_the_key_ends_its_sessions_at_once",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -311,9 +361,16 @@ async fn revoking_or_disabling_the_key_ends_its_sessions_at_once() {
     assert_eq!(listing["sessions"][0]["end_reason"], "key revoked");
 }
 
-#[tokio::test]
-async fn a_forged_or_foreign_session_token_is_refused() {
-    let app = spawn_app().await;
+async fn a_forged_or_foreign_session_token_is_refused(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_forged_or_foreign_session_token_is_refused",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -329,9 +386,14 @@ async fn a_forged_or_foreign_session_token_is_refused() {
     assert_401(app.whoami(Some(&session.token)).await).await;
 }
 
-#[tokio::test]
-async fn bearer_sessions_can_be_switched_off() {
-    let app = spawn_app_with(|s| s.auth.session_bearer = false).await;
+async fn bearer_sessions_can_be_switched_off(engine: Engine) {
+    let Some(app) = spawn_on(engine, "bearer_sessions_can_be_switched_off", |s| {
+        s.auth.session_bearer = false
+    })
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -339,9 +401,16 @@ async fn bearer_sessions_can_be_switched_off() {
     assert_401(app.get_bearer("/api/whoami", &session.token).await).await;
 }
 
-#[tokio::test]
-async fn a_cookie_session_needs_the_csrf_token_to_change_state() {
-    let app = spawn_app().await;
+async fn a_cookie_session_needs_the_csrf_token_to_change_state(engine: Engine) {
+    let Some(app) = spawn_on(
+        engine,
+        "a_cookie_session_needs_the_csrf_token_to_change_state",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
     let admin = app.login("admin", &app.admin_key).await;
     let cookie = format!("portcullis_session={}", admin.token);
     // Reading with the cookie alone is fine.
@@ -423,9 +492,14 @@ async fn a_cookie_session_needs_the_csrf_token_to_change_state() {
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
-#[tokio::test]
-async fn admins_list_and_end_a_users_sessions() {
-    let app = spawn_app_with(|s| s.auth.single_session = false).await;
+async fn admins_list_and_end_a_users_sessions(engine: Engine) {
+    let Some(app) = spawn_on(engine, "admins_list_and_end_a_users_sessions", |s| {
+        s.auth.single_session = false
+    })
+    .await
+    else {
+        return;
+    };
     let key = app
         .create_key(json!({"owner": "user1", "role": "user"}))
         .await;
@@ -485,3 +559,19 @@ async fn admins_list_and_end_a_users_sessions() {
     // Users cannot.
     assert_403_admin(app.get("/api/sessions", Some(&key.key)).await).await;
 }
+
+crate::on_each_engine!(
+    login_with_username_and_key_returns_a_session_in_the_seed_shape,
+    every_login_failure_looks_the_same,
+    credentials_never_go_in_a_url,
+    a_session_expires_after_an_hour,
+    a_new_login_ends_the_older_session_of_the_same_user_and_key,
+    with_single_session_off_several_sessions_live_side_by_side,
+    logout_ends_the_current_session_and_clears_the_cookie,
+    a_session_ends_when_its_key_expires_even_before_its_own_hour,
+    revoking_or_disabling_the_key_ends_its_sessions_at_once,
+    a_forged_or_foreign_session_token_is_refused,
+    bearer_sessions_can_be_switched_off,
+    a_cookie_session_needs_the_csrf_token_to_change_state,
+    admins_list_and_end_a_users_sessions,
+);

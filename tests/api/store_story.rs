@@ -4,12 +4,12 @@
 //! through the area trait, as the managers above it do, and asserts what an engine must
 //! keep: ids, owners, states, revisions, ordering, atomic replacement, one-time values.
 
+use crate::postgres::TestDatabase;
+use portcullis::store::Engine;
 use portcullis::store::{
     self, AuditDraft, AuditFilter, KeyChange, KeyFilter, KeyLimits, KeyState, NewKey, NewSession,
     OwnerKind, SessionScope, Store, StoredMessage,
 };
-use crate::postgres::TestDatabase;
-use portcullis::store::Engine;
 use std::sync::Arc;
 
 /// An engine to tell a story on: its name, the store, and the database it lives in (dropped
@@ -430,17 +430,36 @@ async fn messages_story(name: &str, store: &dyn Store) {
 async fn nonces_story(name: &str, store: &dyn Store) {
     let a = [1u8; 16];
     let b = [2u8; 16];
-    assert!(store.remember_nonce(&a, 200, 100).await.unwrap(), "{name}: new");
-    assert!(!store.remember_nonce(&a, 250, 150).await.unwrap(), "{name}: a replay");
-    assert!(store.remember_nonce(&b, 300, 150).await.unwrap(), "{name}: another value");
+    assert!(
+        store.remember_nonce(&a, 200, 100).await.unwrap(),
+        "{name}: new"
+    );
+    assert!(
+        !store.remember_nonce(&a, 250, 150).await.unwrap(),
+        "{name}: a replay"
+    );
+    assert!(
+        store.remember_nonce(&b, 300, 150).await.unwrap(),
+        "{name}: another value"
+    );
     assert!(
         store.remember_nonce(&a, 400, 200).await.unwrap(),
         "{name}: an expired entry is taken again"
     );
-    assert!(!store.remember_nonce(&a, 500, 399).await.unwrap(), "{name}: with its new expiry");
-    assert_eq!(store.purge_nonces(300).await.unwrap(), 1, "{name}: b expired");
+    assert!(
+        !store.remember_nonce(&a, 500, 399).await.unwrap(),
+        "{name}: with its new expiry"
+    );
+    assert_eq!(
+        store.purge_nonces(300).await.unwrap(),
+        1,
+        "{name}: b expired"
+    );
     assert_eq!(store.purge_nonces(300).await.unwrap(), 0, "{name}");
-    assert!(!store.remember_nonce(&a, 500, 300).await.unwrap(), "{name}: a kept");
+    assert!(
+        !store.remember_nonce(&a, 500, 300).await.unwrap(),
+        "{name}: a kept"
+    );
 }
 
 #[tokio::test]

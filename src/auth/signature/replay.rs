@@ -124,7 +124,10 @@ impl ReplayCache {
                     let (_, digest) = digests(kind, &format!("{owner}\0{value}"));
                     let now = clock.unix();
                     let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-                    match store.remember_nonce(&digest, now.saturating_add(ttl), now).await {
+                    match store
+                        .remember_nonce(&digest, now.saturating_add(ttl), now)
+                        .await
+                    {
                         Ok(true) => Remember::Fresh,
                         Ok(false) => Remember::Replay,
                         // Fail closed: a value that cannot be remembered is not accepted.

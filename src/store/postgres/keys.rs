@@ -108,11 +108,16 @@ impl KeyStore for PgStore {
     }
 
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        retry(|| async { sql::get_key::<Postgres>(id).build().fetch_optional(&self.pool).await })
-            .await?
-            .as_ref()
-            .map(rows::key)
-            .transpose()
+        retry(|| async {
+            sql::get_key::<Postgres>(id)
+                .build()
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await?
+        .as_ref()
+        .map(rows::key)
+        .transpose()
     }
 
     async fn list_keys(&self, filter: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError> {

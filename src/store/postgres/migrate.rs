@@ -47,10 +47,7 @@ pub(super) async fn run(
     result
 }
 
-async fn apply(
-    conn: &mut PgConnection,
-    migrations: &[Migration],
-) -> Result<Vec<i64>, StoreError> {
+async fn apply(conn: &mut PgConnection, migrations: &[Migration]) -> Result<Vec<i64>, StoreError> {
     // Asked first: `CREATE TABLE IF NOT EXISTS` on an existing table makes PostgreSQL send a
     // notice that every start would log.
     let done = applied(conn).await?;

@@ -92,6 +92,8 @@ impl Store for PgStore {
     }
 
     async fn listen_key_changes(&self) -> Result<Option<Box<dyn KeyChangeFeed>>, StoreError> {
-        Ok(Some(Box::new(listen::KeyListener::start(&self.pool).await?)))
+        Ok(Some(Box::new(
+            listen::KeyListener::start(&self.pool).await?,
+        )))
     }
 }

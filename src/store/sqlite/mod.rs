@@ -5,11 +5,11 @@ pub(crate) mod errors;
 mod messages;
 mod sessions_audit;
 
+use crate::store::migrate::MigrationStatus;
 use crate::store::models::{
     AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyRecord, NewKey,
     NewSession, SessionRecord, SessionScope,
 };
-use crate::store::migrate::MigrationStatus;
 use crate::store::{
     AuditStore, ChainHasher, KeyStore, NonceStore, SessionStore, Store, StoreError, migrate, rows,
     sql,
