@@ -1,5 +1,8 @@
 //! The audit writer: a bounded channel in front of a task that appends in batches and moves
-//! the external checkpoint forward.
+//! the external checkpoint forward. Recording an event that reports a success (a key made,
+//! a session opened) waits until its batch has committed, so a response that follows it is
+//! never ahead of the trail, even if the process is killed right after; refusals, which may
+//! come in floods and report nothing, are queued without waiting.
 
 use super::chain::chain_hash;
 use super::checkpoint::Checkpoint;
@@ -11,7 +14,7 @@ use crate::store::{AuditDraft, Store};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Events waiting to be written at most; beyond that, recording waits (back-pressure) rather
 /// than dropping security events.
@@ -32,10 +35,13 @@ pub struct AuditOptions {
     pub refusal_window: Duration,
 }
 
+/// An event on its way to the writer, with whom to tell once it has committed.
+type Queued = (AuditDraft, Option<oneshot::Sender<()>>);
+
 /// Handle for recording events. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
-    sender: Option<mpsc::Sender<AuditDraft>>,
+    sender: Option<mpsc::Sender<Queued>>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     key: SecretKey,
@@ -60,7 +66,7 @@ impl AuditLog {
         key: SecretKey,
         options: AuditOptions,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (sender, mut receiver) = mpsc::channel::<AuditDraft>(QUEUE);
+        let (sender, mut receiver) = mpsc::channel::<Queued>(QUEUE);
         let writer_store = Arc::clone(&store);
         let writer_key = key.clone();
         let checkpoint_path = options.checkpoint.clone();
@@ -78,17 +84,21 @@ impl AuditLog {
                         if received == 0 {
                             break;
                         }
-                        match writer_store.append_audit(&batch, &hasher).await {
+                        let (drafts, acks): (Vec<AuditDraft>, Vec<_>) = batch.drain(..).unzip();
+                        match writer_store.append_audit(&drafts, &hasher).await {
                             Ok(records) => {
                                 if let Some(last) = records.last() {
                                     pending = Some(Checkpoint::new(last.seq, last.hash));
                                 }
                             }
                             Err(err) => {
-                                tracing::error!(error = %err, lost = batch.len(), "could not write audit events");
+                                tracing::error!(error = %err, lost = drafts.len(), "could not write audit events");
                             }
                         }
-                        batch.clear();
+                        // Written (or failed and logged): the waiting requests go on.
+                        for ack in acks.into_iter().flatten() {
+                            let _ = ack.send(());
+                        }
                     }
                     () = tokio::time::sleep_until(due), if pending.is_some() => {}
                 }
@@ -183,8 +193,18 @@ impl AuditLog {
         draft.at_ms = now_ms;
         match &self.sender {
             Some(sender) => {
-                if sender.send(draft).await.is_err() {
+                let (ack, committed) = if draft.outcome == super::Outcome::Success.as_str() {
+                    let (ack, committed) = oneshot::channel();
+                    (Some(ack), Some(committed))
+                } else {
+                    (None, None)
+                };
+                if sender.send((draft, ack)).await.is_err() {
                     tracing::error!("audit writer has stopped; event lost");
+                    return;
+                }
+                if let Some(committed) = committed {
+                    let _ = committed.await;
                 }
             }
             None => {
