@@ -49,6 +49,32 @@ pub struct AuditLog {
     checkpoint: Option<PathBuf>,
 }
 
+/// Append a batch, trying again while the store is unavailable (a database restarting, a
+/// failover) for up to about half a minute: events wait, and so do the requests that
+/// recorded a success, rather than the trail losing them. Another error is final.
+async fn append_retrying(
+    store: &dyn Store,
+    drafts: &[AuditDraft],
+    hasher: crate::store::ChainHasher<'_>,
+) -> Result<Vec<crate::store::AuditRecord>, crate::store::StoreError> {
+    let mut delay = Duration::from_millis(100);
+    let mut waited = Duration::ZERO;
+    loop {
+        match store.append_audit(drafts, hasher).await {
+            Err(crate::store::StoreError::Unavailable(reason)) if waited < RETRY_FOR => {
+                tracing::warn!(%reason, events = drafts.len(), "audit store unavailable; retrying");
+                tokio::time::sleep(delay).await;
+                waited += delay;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a batch is retried while the store is unavailable.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
 fn write_checkpoint(path: Option<PathBuf>, checkpoint: Checkpoint) {
     if let Some(path) = path
         && let Err(err) = checkpoint.advance(&path)
@@ -85,7 +111,7 @@ impl AuditLog {
                             break;
                         }
                         let (drafts, acks): (Vec<AuditDraft>, Vec<_>) = batch.drain(..).unzip();
-                        match writer_store.append_audit(&drafts, &hasher).await {
+                        match append_retrying(&*writer_store, &drafts, &hasher).await {
                             Ok(records) => {
                                 if let Some(last) = records.last() {
                                     pending = Some(Checkpoint::new(last.seq, last.hash));

@@ -7,8 +7,10 @@ mod backends;
 mod engines;
 mod helpers;
 mod postgres;
+mod private_postgres;
 
 mod audit_trail;
+mod cluster;
 mod config_service;
 mod first_run;
 mod hardened_http;
@@ -17,6 +19,7 @@ mod key_lifecycle;
 mod key_management;
 mod lockout;
 mod messages;
+mod postgres_faults;
 mod process;
 mod rate_limits;
 mod roles;
