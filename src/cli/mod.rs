@@ -23,6 +23,7 @@ mod jose;
 mod keys;
 mod migrate;
 mod serve;
+mod store;
 
 use crate::config::Settings;
 use clap::{Parser, Subcommand};
@@ -55,6 +56,8 @@ pub enum Command {
     Client(client::ClientArgs),
     /// Apply the store's pending schema migrations (`--check`: only report them).
     Migrate(migrate::MigrateArgs),
+    /// Move an install between stores (`store copy --from sqlite://… --to postgres://…`).
+    Store(store::StoreArgs),
 }
 
 /// Whether `error` is stdout closed by its reader (`| head`): Unix tools end quietly then.
@@ -105,6 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Audit(args) => audit::run(settings, args).await,
         Command::Jose(args) => jose::run(settings, args).map(|()| true),
         Command::Migrate(args) => migrate::run(settings, args).await,
+        Command::Store(args) => store::run(settings, args).await.map(|()| true),
         Command::Client(_) => Ok(false),
     }
 }

@@ -2,6 +2,7 @@
 //! [`models`]; each database engine has one implementation, chosen once from the URL scheme
 //! (`sqlite:` or `postgres:`). All SQL lives in this module.
 
+pub mod copy;
 pub mod messages;
 pub mod migrate;
 pub mod models;
@@ -12,7 +13,7 @@ mod redis;
 /// Rows into models, written once for every engine.
 mod rows;
 /// Statements built at run time from filters and changes, written once for every engine.
-mod sql;
+pub(crate) mod sql;
 /// SQLite, the embedded default.
 mod sqlite;
 

@@ -15,6 +15,12 @@ pub(crate) trait Binds: Database + Sized {
     fn text(query: &mut QueryBuilder<Self>, value: String);
     /// Bind a boolean.
     fn flag(query: &mut QueryBuilder<Self>, value: bool);
+    /// Bind bytes.
+    fn bytes(query: &mut QueryBuilder<Self>, value: Vec<u8>);
+    /// Bind an integer that may be NULL.
+    fn int_opt(query: &mut QueryBuilder<Self>, value: Option<i64>);
+    /// Bind a text that may be NULL.
+    fn text_opt(query: &mut QueryBuilder<Self>, value: Option<String>);
 }
 
 impl Binds for Sqlite {
@@ -27,6 +33,15 @@ impl Binds for Sqlite {
     fn flag(query: &mut QueryBuilder<Self>, value: bool) {
         query.push_bind(value);
     }
+    fn bytes(query: &mut QueryBuilder<Self>, value: Vec<u8>) {
+        query.push_bind(value);
+    }
+    fn int_opt(query: &mut QueryBuilder<Self>, value: Option<i64>) {
+        query.push_bind(value);
+    }
+    fn text_opt(query: &mut QueryBuilder<Self>, value: Option<String>) {
+        query.push_bind(value);
+    }
 }
 
 impl Binds for Postgres {
@@ -37,6 +52,15 @@ impl Binds for Postgres {
         query.push_bind(value);
     }
     fn flag(query: &mut QueryBuilder<Self>, value: bool) {
+        query.push_bind(value);
+    }
+    fn bytes(query: &mut QueryBuilder<Self>, value: Vec<u8>) {
+        query.push_bind(value);
+    }
+    fn int_opt(query: &mut QueryBuilder<Self>, value: Option<i64>) {
+        query.push_bind(value);
+    }
+    fn text_opt(query: &mut QueryBuilder<Self>, value: Option<String>) {
         query.push_bind(value);
     }
 }

@@ -25,5 +25,6 @@ mod rate_limits;
 mod roles;
 mod sessions;
 mod signatures;
+mod store_copy;
 mod store_story;
 mod tls;

@@ -17,7 +17,7 @@ pub struct PgMessages {
     pub(super) pool: Pool<Postgres>,
 }
 
-fn from_row(row: &PgRow) -> Result<StoredMessage, StoreError> {
+pub(super) fn from_row(row: &PgRow) -> Result<StoredMessage, StoreError> {
     Ok(StoredMessage {
         lookup: row.try_get("lookup")?,
         sealed: row.try_get("sealed")?,

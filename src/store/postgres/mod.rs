@@ -10,6 +10,7 @@ mod keys;
 mod listen;
 mod messages;
 mod migrate;
+mod portable;
 mod sessions_audit;
 
 use crate::store::migrate::{MigrationStatus, POSTGRES};

@@ -15,7 +15,7 @@ pub struct SqliteMessages {
     pub(super) pool: Pool<Sqlite>,
 }
 
-fn from_row(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
+pub(super) fn from_row(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
     Ok(StoredMessage {
         lookup: row.try_get("lookup")?,
         sealed: row.try_get("sealed")?,

@@ -3,6 +3,7 @@
 
 pub(crate) mod errors;
 mod messages;
+mod portable;
 mod sessions_audit;
 
 use crate::store::migrate::MigrationStatus;
