@@ -185,6 +185,17 @@ async fn a_sqlite_install_moved_to_postgresql_works_as_before() {
         .await
         .unwrap();
     assert_eq!(whoami.status(), StatusCode::OK);
+    let successor = get(
+        "/api/whoami".into(),
+        install.rotated["key"].as_str().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        successor.status(),
+        StatusCode::OK,
+        "the rotated key's successor works"
+    );
     assert_eq!(
         get("/api/whoami".into(), install.old["key"].as_str().unwrap())
             .await
