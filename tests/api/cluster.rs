@@ -171,6 +171,7 @@ macro_rules! on_each_cluster {
 on_each_cluster!(
     nodes_started_together_migrate_once_and_make_one_admin_key,
     a_key_changed_on_one_node_is_refused_on_the_others_within_a_second,
+    a_node_whose_listener_reconnects_forgets_what_it_may_have_missed,
     a_session_opened_on_one_node_works_on_all_and_logout_ends_it_everywhere,
     a_signature_or_token_used_on_one_node_is_refused_on_another,
     a_burn_after_reading_message_is_read_exactly_once_across_nodes,
@@ -616,4 +617,42 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged_and_the_others_serv
     }
     let (ok, stdout, stderr) = cli(cluster.dirs[0].path(), &["audit", "verify"]);
     assert!(ok, "{stdout}{stderr}");
+}
+
+async fn a_node_whose_listener_reconnects_forgets_what_it_may_have_missed(backend: Backend) {
+    let Some(cluster) = cluster(backend, "cluster: listener reconnect").await else {
+        return;
+    };
+    let key = cluster
+        .create_key(0, json!({"owner": "App 1", "role": "user"}))
+        .await;
+    let (id, secret) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
+    for node in 0..3 {
+        assert_eq!(cluster.whoami(node, secret).await, StatusCode::OK);
+    }
+    // A change no node hears of (made by hand, no NOTIFY), as one sent while a listener
+    // was disconnected would be lost: the cached key is now stale everywhere.
+    let mut conn = cluster.sql().await;
+    sqlx::query("UPDATE api_keys SET revoked_at = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.whoami(1, secret).await,
+        StatusCode::OK,
+        "still cached"
+    );
+    // Cut every node's LISTEN connection; each reconnects, and forgets its cache.
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(cut.len(), 3, "one listener per node: {cut:?}");
+    for node in 0..3 {
+        cluster.until(node, secret, StatusCode::UNAUTHORIZED).await;
+    }
 }

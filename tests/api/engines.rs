@@ -54,6 +54,18 @@ pub async fn spawn_on(
     }
 }
 
+/// An in-process server on `database` (which the caller keeps until the server is done).
+pub async fn spawn_on_database(
+    database: &TestDatabase,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn_app_with(|s| {
+        on_database(s, database);
+        configure(s);
+    })
+    .await
+}
+
 /// `on_each_engine!(a, b, c)`: each async fn `a(Engine)` becomes `sqlite::a` and
 /// `on_postgres::a`.
 #[macro_export]

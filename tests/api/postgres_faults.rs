@@ -166,3 +166,46 @@ async fn a_restart_under_load_answers_503_then_resumes_and_loses_nothing_acknowl
         );
     }
 }
+
+#[tokio::test]
+async fn a_statement_past_the_timeout_is_cancelled_and_answered_503() {
+    let Some(database) = TestDatabase::create("statement timeout").await else {
+        return;
+    };
+    let app = crate::engines::spawn_on_database(&database, |s| {
+        s.storage.statement_timeout = Duration::from_millis(300);
+    })
+    .await;
+    // Another session holds the key-change lock, as a stuck transaction would.
+    let mut blocker = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query("SELECT value FROM counters WHERE name = 'keys' FOR UPDATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let response = app
+        .post_json(
+            "/api/keys",
+            Some(&app.admin_key),
+            &json!({"owner": "App 1", "role": "user"}),
+        )
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(response.headers()["x-error-code"], "unavailable");
+    assert!(
+        waited < Duration::from_secs(3),
+        "cancelled after {waited:?}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    let response = app
+        .post_json(
+            "/api/keys",
+            Some(&app.admin_key),
+            &json!({"owner": "App 1", "role": "user"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}

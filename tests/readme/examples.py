@@ -2,7 +2,7 @@
 """Run the README's examples as a newcomer would: every ```sh and ```python block, top to
 bottom, pasted into one shell in a fresh copy of the repository.
 
-What it changes, and nothing else: the ports. 8080 and 8443 in the text become free ports
+What it changes, and nothing else: the ports. 8080, 8443, 8081 and 8082 in the text become free ports
 (and PORTCULLIS_SERVER__PORT says the same to a `portcullis serve` that names none). The copy
 holds the files git tracks, as a fresh clone would; its `target/` is a link to this
 checkout's, so the release build is the one already made (or made once).
@@ -32,7 +32,7 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SKIP = re.compile(r"<!--\s*readme:\s*not run\b(.*?)-->")
 FENCE = re.compile(r"^```(\S*)\s*$")
-PORTS = ("8080", "8443")
+PORTS = ("8080", "8443", "8081", "8082")
 
 
 def blocks(text):
