@@ -2,6 +2,9 @@
 //! [`models`]; each database engine has one implementation, chosen once from the URL scheme
 //! (`sqlite:` or `postgres:`). All SQL lives in this module.
 
+pub mod campaigns;
+/// The campaign manager's statements, written once for every engine.
+mod campaigns_sql;
 pub mod copy;
 pub mod messages;
 pub mod migrate;
@@ -177,6 +180,8 @@ pub trait Store: KeyStore + SessionStore + AuditStore + NonceStore + Send + Sync
     async fn ping(&self) -> Result<(), StoreError>;
     /// The message drop's storage in this database (used when no Redis is configured).
     fn messages(&self) -> Arc<dyn MessageStore>;
+    /// The campaign manager's storage in this database.
+    fn campaigns(&self) -> Arc<dyn campaigns::CampaignStore>;
     /// The engine.
     fn engine(&self) -> Engine {
         Engine::Sqlite

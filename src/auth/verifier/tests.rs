@@ -31,6 +31,10 @@ impl Store for Counting {
     fn messages(&self) -> std::sync::Arc<dyn crate::store::MessageStore> {
         self.inner.messages()
     }
+
+    fn campaigns(&self) -> std::sync::Arc<dyn crate::store::campaigns::CampaignStore> {
+        self.inner.campaigns()
+    }
 }
 
 #[async_trait]

@@ -5,6 +5,7 @@
 //! serialise the audit chain and the message drop's size check across nodes, and key changes
 //! announced with `NOTIFY` inside their transaction.
 
+mod campaigns;
 pub(crate) mod errors;
 mod keys;
 mod listen;
@@ -84,6 +85,12 @@ impl Store for PgStore {
 
     fn messages(&self) -> Arc<dyn crate::store::MessageStore> {
         Arc::new(PgMessages {
+            pool: self.pool.clone(),
+        })
+    }
+
+    fn campaigns(&self) -> Arc<dyn crate::store::campaigns::CampaignStore> {
+        Arc::new(campaigns::PgCampaigns {
             pool: self.pool.clone(),
         })
     }

@@ -1,6 +1,7 @@
 //! The embedded SQLite store: WAL journal for concurrent readers, `synchronous = FULL` so a
 //! committed write survives a crash or power loss right after the response.
 
+mod campaigns;
 pub(crate) mod errors;
 mod messages;
 mod portable;
@@ -213,6 +214,12 @@ impl Store for SqliteStore {
 
     fn messages(&self) -> std::sync::Arc<dyn crate::store::MessageStore> {
         std::sync::Arc::new(SqliteMessages {
+            pool: self.pool.clone(),
+        })
+    }
+
+    fn campaigns(&self) -> std::sync::Arc<dyn crate::store::campaigns::CampaignStore> {
+        std::sync::Arc::new(campaigns::SqliteCampaigns {
             pool: self.pool.clone(),
         })
     }
