@@ -21,6 +21,15 @@ pub enum Permission {
     AuditRead,
     /// Post to the message drop when `[messages] posting = "key"`.
     MessagesCreate,
+    /// Use the SMS campaign manager on one's own data: campaigns, uploads, single messages,
+    /// the suppression list, the database counts (seed 000's "User role minimum").
+    Campaigns,
+    /// See and act on every owner's campaign data, not only one's own.
+    CampaignsAll,
+    /// Delete all campaign data (seed 000's admin-only `/api/database/reset`).
+    DatabaseReset,
+    /// Report as the phone: deliveries and replies (the device role only).
+    DeviceReport,
 }
 
 impl Permission {
@@ -31,6 +40,10 @@ impl Permission {
         Permission::SessionsManage,
         Permission::AuditRead,
         Permission::MessagesCreate,
+        Permission::Campaigns,
+        Permission::CampaignsAll,
+        Permission::DatabaseReset,
+        Permission::DeviceReport,
     ];
 
     /// Stable name, as used in logs and audit records.
@@ -41,6 +54,10 @@ impl Permission {
             Permission::SessionsManage => "sessions.manage",
             Permission::AuditRead => "audit.read",
             Permission::MessagesCreate => "messages.create",
+            Permission::Campaigns => "campaigns.use",
+            Permission::CampaignsAll => "campaigns.all",
+            Permission::DatabaseReset => "database.reset",
+            Permission::DeviceReport => "device.report",
         }
     }
 
@@ -95,15 +112,24 @@ impl Role {
 
     /// The permissions this role holds.
     pub fn permissions(self) -> &'static [Permission] {
-        const USER: &[Permission] = &[Permission::IdentityRead, Permission::MessagesCreate];
+        const USER: &[Permission] = &[
+            Permission::IdentityRead,
+            Permission::MessagesCreate,
+            Permission::Campaigns,
+        ];
         const ADMIN: &[Permission] = &[
             Permission::IdentityRead,
             Permission::KeysManage,
             Permission::SessionsManage,
             Permission::AuditRead,
             Permission::MessagesCreate,
+            Permission::Campaigns,
+            Permission::CampaignsAll,
+            Permission::DatabaseReset,
         ];
-        const DEVICE: &[Permission] = &[Permission::IdentityRead];
+        // The phone reports; it holds none of the user's rights (seed 000: a device key on a
+        // campaign route is 403), and no user or admin key may report as the phone.
+        const DEVICE: &[Permission] = &[Permission::IdentityRead, Permission::DeviceReport];
         match self {
             Role::Admin => ADMIN,
             Role::User => USER,
@@ -140,6 +166,17 @@ mod tests {
         assert!(!Role::User.grants(Permission::KeysManage));
         assert!(!Role::Device.grants(Permission::KeysManage));
         assert_eq!(Permission::KeysManage.required_role(), Role::Admin);
+    }
+
+    #[test]
+    fn the_campaign_roles_are_as_seed_000_lists_them() {
+        assert_eq!(Permission::Campaigns.required_role(), Role::User);
+        assert_eq!(Permission::DatabaseReset.required_role(), Role::Admin);
+        assert_eq!(Permission::DeviceReport.required_role(), Role::Device);
+        assert!(!Role::Device.grants(Permission::Campaigns));
+        assert!(!Role::Admin.grants(Permission::DeviceReport));
+        assert!(!Role::User.grants(Permission::DeviceReport));
+        assert!(!Role::User.grants(Permission::CampaignsAll));
     }
 
     #[test]

@@ -127,11 +127,14 @@ fn file_level(head: &str, origin: &Origin, message: &str) -> String {
 }
 
 /// Settings whose values are secrets: an error names the setting, never what was given.
-const SECRET_SETTINGS: [&str; 4] = [
+const SECRET_SETTINGS: [&str; 7] = [
     "session_secret",
     "audit_secret",
     "private_key",
     "previous_private_key",
+    "password",
+    "webhook_secret",
+    "device_key",
 ];
 
 /// The value as the error shows it: a secret setting's value is never shown, and a URL's

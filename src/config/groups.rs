@@ -21,11 +21,15 @@ pub enum RouteGroup {
     MessagePosts,
     /// `/user/login`, `/api/login` (unauthenticated: limited per address).
     Login,
+    /// The campaign manager's campaign, SMS, upload, database and suppression routes.
+    Campaigns,
+    /// The phone's reports: `/api/device/…` (the webhook is limited per address).
+    Device,
 }
 
 impl RouteGroup {
     /// Every group, in the order the documentation lists them.
-    pub const ALL: [RouteGroup; 8] = [
+    pub const ALL: [RouteGroup; 10] = [
         Self::Identity,
         Self::Keys,
         Self::Sessions,
@@ -34,6 +38,8 @@ impl RouteGroup {
         Self::Messages,
         Self::MessagePosts,
         Self::Login,
+        Self::Campaigns,
+        Self::Device,
     ];
 
     /// The name used in settings and logs.
@@ -47,6 +53,8 @@ impl RouteGroup {
             Self::Messages => "messages",
             Self::MessagePosts => "message_posts",
             Self::Login => "login",
+            Self::Campaigns => "campaigns",
+            Self::Device => "device",
         }
     }
 

@@ -18,6 +18,7 @@ pub use groups::RouteGroup;
 pub use limits::{LimitSettings, RedisFailure, RoleRates};
 
 use crate::limits::RateSpec;
+pub use crate::services::campaigns::settings::{GatewayKind, SmsSettings};
 pub use crate::services::configfiles::settings::FileSettings;
 pub use crate::services::messages::settings::{MessageSettings, Posting};
 use figment::Figment;
@@ -75,6 +76,8 @@ pub struct Settings {
     pub envelope: EnvelopeSettings,
     /// The message drop (seed 004).
     pub messages: MessageSettings,
+    /// The SMS campaign manager and its phone (seed 000).
+    pub sms: SmsSettings,
     /// The audit trail.
     pub audit: AuditSettings,
 }

@@ -208,7 +208,8 @@ impl Settings {
                 reason: "key_reload_interval, replay_cache_capacity and max_file_bytes must be greater than zero".to_owned(),
             });
         }
-        self.messages.validate()
+        self.messages.validate()?;
+        self.sms.validate()
     }
 }
 

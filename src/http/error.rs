@@ -75,6 +75,15 @@ pub enum ApiError {
     /// 409 with a reason.
     #[error("{0}")]
     Conflict(&'static str),
+    /// 409: the campaign's state does not allow this; the message says which and why.
+    #[error("{0}")]
+    InvalidState(String),
+    /// 502: the phone did not take the message; the message says what it answered.
+    #[error("{0}")]
+    BadGateway(String),
+    /// 401: a webhook that is not signed by the phone, or too old; says which.
+    #[error("{0}")]
+    WebhookRefused(String),
     /// 413.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -239,6 +248,24 @@ impl ApiError {
                 "conflict",
                 "Conflict".into(),
                 (*message).to_owned(),
+            ),
+            ApiError::InvalidState(message) => (
+                StatusCode::CONFLICT,
+                "campaign.state",
+                "Invalid state".into(),
+                message.clone(),
+            ),
+            ApiError::BadGateway(message) => (
+                StatusCode::BAD_GATEWAY,
+                "sms.gateway",
+                "Bad gateway".into(),
+                message.clone(),
+            ),
+            ApiError::WebhookRefused(message) => (
+                StatusCode::UNAUTHORIZED,
+                "device.webhook",
+                "Authentication required".into(),
+                message.clone(),
             ),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

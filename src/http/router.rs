@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::middleware::access_log::access_log;
+use super::middleware::body_limit::{BodyLimits, body_limit};
 use super::middleware::client_ip::client_ip;
 use super::middleware::json_errors::json_errors;
 use super::middleware::request_id::{RequestId, request_id};
@@ -17,9 +18,9 @@ use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use std::any::Any;
+use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -28,6 +29,16 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
     let tls = state.tls;
     let proxies = state.proxies.clone();
     let mount = state.mount.clone();
+    let upload_limit = state.campaigns.settings().max_upload_bytes;
+    let body_limits = BodyLimits {
+        default: limits.max_body_bytes,
+        special: Arc::new(
+            crate::services::campaigns::routes::UPLOAD_PATHS
+                .iter()
+                .map(|path| ((*path).to_owned(), upload_limit.max(limits.max_body_bytes)))
+                .collect(),
+        ),
+    };
     let routes = Router::new()
         .merge(routes::health::router())
         .merge(routes::whoami::router(&state))
@@ -37,6 +48,7 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
         .merge(routes::audit::router(&state))
         .merge(crate::services::configfiles::routes::router(&state))
         .merge(crate::services::messages::routes::router(&state))
+        .merge(crate::services::campaigns::routes::router(&state))
         .fallback(not_found);
     // Under `server.base_url`'s path when it has one; anything outside it is unknown.
     let routes = match &*mount {
@@ -82,8 +94,9 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
                     StatusCode::REQUEST_TIMEOUT,
                     limits.request_timeout,
                 ))
-                // 10. Body size limit, enforced while the body streams in → 413.
-                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
+                // 10. Body size limit, enforced while the body streams in → 413 (larger on
+                //     the CSV upload routes).
+                .layer(from_fn_with_state(body_limits, body_limit)),
         )
 }
 

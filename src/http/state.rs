@@ -61,6 +61,8 @@ pub struct Shared {
     pub configfiles: ConfigFiles,
     /// The message drop.
     pub messages: crate::services::messages::Messages,
+    /// The SMS campaign manager.
+    pub campaigns: crate::services::campaigns::Campaigns,
     /// The path every route is mounted under (`server.base_url`): `""` or `/a/b`. Links
     /// the server returns start with it.
     pub mount: Arc<str>,

@@ -283,6 +283,7 @@ impl Application {
             }
         }
         let messages = Messages::new(message_store, Arc::clone(&clock), settings.messages.clone());
+        let campaigns = campaigns(&settings, &store, &clock, &audit, &limiter)?;
         let state = AppState::new(Shared {
             store,
             clock,
@@ -305,6 +306,7 @@ impl Application {
             envelope,
             configfiles,
             messages,
+            campaigns,
             mount: settings
                 .server
                 .mount_path()
@@ -422,6 +424,11 @@ fn start_workers(state: &AppState, settings: &Settings) -> Workers {
     )));
     workers.spawn(Arc::new(RefusalFlush::new(state.audit.clone())));
     workers.spawn(Arc::new(MessagePurge::new(state.messages.clone())));
+    if state.campaigns.settings().enabled {
+        workers.spawn(Arc::new(
+            crate::services::campaigns::sender::SendWorker::new(state.campaigns.clone()),
+        ));
+    }
     if state.store.engine().shared() && settings.storage.redis_url.is_none() {
         workers.spawn(Arc::new(NoncePurge::new(
             Arc::clone(&state.store),
@@ -429,6 +436,34 @@ fn start_workers(state: &AppState, settings: &Settings) -> Workers {
         )));
     }
     workers
+}
+
+/// The campaign manager, with the phone driver the settings name. The termux driver sends
+/// the seed's `TERMUX_API_KEY` to the phone unless `sms.device_key` is set.
+fn campaigns(
+    settings: &Settings,
+    store: &Arc<dyn crate::store::Store>,
+    clock: &Arc<dyn Clock>,
+    audit: &AuditLog,
+    limiter: &Arc<Limiter>,
+) -> anyhow::Result<crate::services::campaigns::Campaigns> {
+    use crate::services::campaigns::{Campaigns, gateway};
+    let termux_key = std::env::var("TERMUX_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(crate::secret::SecretString::new);
+    let gateway = gateway::from_settings(&settings.sms, termux_key).context("configuring [sms]")?;
+    if settings.sms.enabled && gateway.is_none() {
+        tracing::info!("no sms.device_url: campaign messages queue until a phone is configured");
+    }
+    Ok(Campaigns::new(
+        store.campaigns(),
+        Arc::clone(clock),
+        settings.sms.clone(),
+        gateway,
+        audit.clone(),
+        Arc::clone(limiter),
+    ))
 }
 
 /// SIGHUP: read the certificate files again. New connections get the new certificate;

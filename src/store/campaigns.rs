@@ -196,7 +196,7 @@ impl StateCounts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
     /// Done; the campaign as it is now.
-    Moved(CampaignRecord),
+    Moved(Box<CampaignRecord>),
     /// No such campaign in scope.
     NotFound,
     /// The campaign is in this state, from which the move is not allowed.

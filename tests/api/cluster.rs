@@ -185,11 +185,12 @@ async fn nodes_started_together_migrate_once_and_make_one_admin_key(backend: Bac
         return;
     };
     let mut conn = cluster.sql().await;
-    let migrations: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(migrations, [(1,)]);
+    let migrations: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(migrations, [(1,), (2,)]);
     let keys: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_keys")
         .fetch_one(&mut conn)
         .await
@@ -201,7 +202,7 @@ async fn nodes_started_together_migrate_once_and_make_one_admin_key(backend: Bac
     let (ok, stdout, _) = cli(cluster.dirs[1].path(), &["migrate", "--check"]);
     assert!(ok, "{stdout}");
     assert!(
-        stdout.contains("up to date, 1 migrations applied"),
+        stdout.contains("up to date, 2 migrations applied"),
         "{stdout}"
     );
 }

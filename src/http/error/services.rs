@@ -2,6 +2,8 @@
 
 use super::ApiError;
 use crate::auth::envelope::EnvelopeError;
+use crate::services::campaigns::CampaignError;
+use crate::services::campaigns::webhook::WebhookError;
 use crate::services::configfiles::ConfigFileError;
 use crate::services::messages::MessageError;
 use axum::http::StatusCode;
@@ -65,6 +67,25 @@ impl From<MessageError> for ApiError {
                 ApiError::Internal(format!("stored message {lookup} does not decrypt"))
             }
             MessageError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<CampaignError> for ApiError {
+    fn from(err: CampaignError) -> Self {
+        match err {
+            CampaignError::NotFound => ApiError::NotFound,
+            CampaignError::InvalidState(message) => ApiError::InvalidState(message),
+            CampaignError::Invalid(message) => ApiError::BadRequest(message),
+            CampaignError::TooLarge(limit) => {
+                ApiError::TooLarge(format!("The file exceeds {limit} bytes"))
+            }
+            CampaignError::Gateway(err) => ApiError::BadGateway(err.to_string()),
+            CampaignError::Webhook(WebhookError::Malformed(why)) => {
+                ApiError::BadRequest(format!("The webhook body is not an event: {why}"))
+            }
+            CampaignError::Webhook(err) => ApiError::WebhookRefused(err.to_string()),
+            CampaignError::Store(err) => err.into(),
         }
     }
 }

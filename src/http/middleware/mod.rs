@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod authorize;
+pub mod body_limit;
 pub mod client_ip;
 pub mod json_errors;
 pub mod request_id;

@@ -76,7 +76,7 @@ impl CampaignStore for PgCampaigns {
             .is_some();
         Ok(match self.get_campaign(id, scope).await? {
             None => Transition::NotFound,
-            Some(campaign) if moved => Transition::Moved(campaign),
+            Some(campaign) if moved => Transition::Moved(Box::new(campaign)),
             Some(campaign) => Transition::Refused(campaign.state),
         })
     }
