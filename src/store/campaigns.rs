@@ -277,13 +277,15 @@ pub trait CampaignStore: Send + Sync + 'static {
         at: i64,
     ) -> Result<Transition, StoreError>;
     /// Add recipients to a campaign that still takes them (draft or paused), in one
-    /// transaction; a number the campaign has is a duplicate. `size` is the encoding and
-    /// segments of the longest new rendering.
+    /// transaction; a number the campaign has is a duplicate, and `repeats` more (found in
+    /// the file itself) are counted with them. `size` is the encoding and segments of the
+    /// longest new rendering.
     async fn add_recipients(
         &self,
         campaign_id: &str,
         scope: Scope<'_>,
         recipients: &[NewSms],
+        repeats: u64,
         size: (&str, i64),
     ) -> Result<Added, StoreError>;
     /// A campaign's messages by state.

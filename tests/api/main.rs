@@ -6,10 +6,12 @@
 mod backends;
 mod engines;
 mod helpers;
+mod phones;
 mod postgres;
 mod private_postgres;
 
 mod audit_trail;
+mod campaigns;
 mod cluster;
 mod config_service;
 mod first_run;

@@ -187,7 +187,7 @@ impl Campaigns {
         );
         match self
             .store()
-            .add_recipients(&campaign.id, actor.scope(), &messages, size)
+            .add_recipients(&campaign.id, actor.scope(), &messages, report.duplicates, size)
             .await?
         {
             Added::Done {

@@ -86,6 +86,7 @@ impl CampaignStore for PgCampaigns {
         campaign_id: &str,
         scope: Scope<'_>,
         recipients: &[NewSms],
+        repeats: u64,
         size: (&str, i64),
     ) -> Result<Added, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -111,7 +112,7 @@ impl CampaignStore for PgCampaigns {
                 .rows_affected();
         }
         let duplicates = recipients.len() as u64 - inserted;
-        q::note_upload::<Postgres>(campaign_id, duplicates, size)
+        q::note_upload::<Postgres>(campaign_id, duplicates + repeats, size)
             .build()
             .execute(&mut *tx)
             .await?;
