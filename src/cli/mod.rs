@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 mod audit;
+mod campaigns;
 mod client;
 mod jose;
 mod keys;
@@ -50,6 +51,8 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Check or export the audit trail.
     Audit(audit::AuditArgs),
+    /// SMS campaigns: import recipients, list, status, start, pause, resume, export.
+    Campaigns(campaigns::CampaignArgs),
     /// Client key pairs and the server's envelope keys (rotation).
     Jose(jose::JoseArgs),
     /// Call a Portcullis service as a client (`client config …`).
@@ -106,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Serve(args) => serve::run(settings, args).await.map(|()| true),
         Command::Keys(args) => keys::run(settings, args).await.map(|()| true),
         Command::Audit(args) => audit::run(settings, args).await,
+        Command::Campaigns(args) => campaigns::run(settings, args).await.map(|()| true),
         Command::Jose(args) => jose::run(settings, args).map(|()| true),
         Command::Migrate(args) => migrate::run(settings, args).await,
         Command::Store(args) => store::run(settings, args).await.map(|()| true),

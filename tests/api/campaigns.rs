@@ -793,10 +793,7 @@ async fn refused_messages_are_retried_with_back_off_then_failed_with_the_reason(
         (Some("queued"), Some(1)),
         "{first}"
     );
-    assert_eq!(
-        first["error"],
-        "HTTP 500: refused by the stand-in"
-    );
+    assert_eq!(first["error"], "HTTP 500: refused by the stand-in");
     assert_eq!(phone.requests().len(), 1, "no retry before its time");
     for _ in 0..2 {
         app.clock.advance(Duration::from_secs(10));

@@ -11,6 +11,7 @@ mod postgres;
 mod private_postgres;
 
 mod audit_trail;
+mod campaign_crash;
 mod campaigns;
 mod cluster;
 mod config_service;

@@ -57,11 +57,12 @@ impl<'a> Actor<'a> {
         }
     }
 
-    /// The command line: an operator, who sees everything.
+    /// The command line: an operator, who sees everything (recorded as the command line,
+    /// not as an owner).
     pub fn operator() -> Actor<'static> {
         Actor {
-            owner_id: "cli",
-            key_id: "cli",
+            owner_id: "",
+            key_id: "",
             all: true,
         }
     }
@@ -156,10 +157,12 @@ impl Campaigns {
 
     /// Record a change made by `actor`.
     async fn audit(&self, actor: &Actor<'_>, event: AuditEvent) {
-        self.0
-            .audit
-            .record(event.actor_ids(Some(actor.owner_id), Some(actor.key_id)))
-            .await;
+        let event = if actor.owner_id.is_empty() {
+            event.context("cli")
+        } else {
+            event.actor_ids(Some(actor.owner_id), Some(actor.key_id))
+        };
+        self.0.audit.record(event).await;
     }
 
     /// An audit event of kind `kind` for `actor`, successful.

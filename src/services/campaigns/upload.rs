@@ -50,6 +50,19 @@ impl Campaigns {
         target: Target<'_>,
         bytes: bytes::Bytes,
     ) -> Result<UploadReport, CampaignError> {
+        self.upload_reporting(actor, target, bytes, &|_, _| {})
+            .await
+    }
+
+    /// [`Campaigns::upload`], telling `progress` how many rows of how many have been checked
+    /// (the command line's progress bar).
+    pub async fn upload_reporting(
+        &self,
+        actor: &Actor<'_>,
+        target: Target<'_>,
+        bytes: bytes::Bytes,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<UploadReport, CampaignError> {
         let settings = self.settings();
         if bytes.len() > settings.max_upload_bytes {
             return Err(CampaignError::TooLarge(settings.max_upload_bytes));
@@ -91,7 +104,11 @@ impl Campaigns {
         let mut report = UploadReport::default();
         let mut seen = HashSet::new();
         let mut rows = Vec::with_capacity(table.rows.len());
-        for (line, cells) in &table.rows {
+        let total = table.rows.len() as u64;
+        for (i, (line, cells)) in table.rows.iter().enumerate() {
+            if i % 1000 == 0 {
+                progress(i as u64, total);
+            }
             let phone = match self.phone(&cells[phone_column]) {
                 Ok(phone) => phone,
                 Err(err) => {
@@ -129,6 +146,7 @@ impl Campaigns {
                 by_key,
             });
         }
+        progress(total, total);
         match (campaign, template) {
             (Some(campaign), Some(template)) => {
                 self.store_recipients(actor, &campaign, &template, rows, report)
@@ -187,7 +205,13 @@ impl Campaigns {
         );
         match self
             .store()
-            .add_recipients(&campaign.id, actor.scope(), &messages, report.duplicates, size)
+            .add_recipients(
+                &campaign.id,
+                actor.scope(),
+                &messages,
+                report.duplicates,
+                size,
+            )
             .await?
         {
             Added::Done {
