@@ -51,17 +51,23 @@ pub fn read(bytes: &[u8], max_rows: usize) -> Result<Table, CsvError> {
         .flexible(false)
         .from_reader(bytes);
     // The reader's own line count skips the blank lines it passes over; the line a person
-    // sees in an editor is counted from the byte offset instead.
+    // sees in an editor is counted from the byte offset instead — incrementally, since
+    // records come in order (counting from the start each time would be quadratic).
+    let counted = std::cell::Cell::new((0usize, 1u64));
     let line_at = |position: Option<&csv::Position>| {
         position.map_or(0, |p| {
-            let mut end = usize::try_from(p.byte())
-                .unwrap_or(usize::MAX)
-                .min(bytes.len());
+            let mut end = usize::try_from(p.byte()).unwrap_or(usize::MAX).min(bytes.len());
             // A record's position can be the blank lines before it.
             while end < bytes.len() && matches!(bytes[end], b'\n' | b'\r') {
                 end += 1;
             }
-            1 + bytes[..end].iter().filter(|b| **b == b'\n').count() as u64
+            let (mut from, mut line) = counted.get();
+            if end < from {
+                (from, line) = (0, 1);
+            }
+            line += bytes[from..end].iter().filter(|b| **b == b'\n').count() as u64;
+            counted.set((end, line));
+            line
         })
     };
     let error = |err: csv::Error| error(err, &line_at);

@@ -42,9 +42,20 @@ impl Worker for SendWorker {
     fn interval(&self) -> Duration {
         Duration::from_millis(200)
     }
+    /// Sends while there is work, for up to a second, so that the pace is the campaigns' and
+    /// the phone's, not the step interval's; the worker's stop is checked between steps.
     async fn tick(&self) {
-        if let Err(err) = self.campaigns.send_due().await {
-            tracing::warn!(error = %err, "sending campaign messages failed; retrying");
+        let started = std::time::Instant::now();
+        loop {
+            match self.campaigns.send_due().await {
+                Ok(0) => return,
+                Ok(_) if started.elapsed() >= Duration::from_secs(1) => return,
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "sending campaign messages failed; retrying");
+                    return;
+                }
+            }
         }
     }
 }
