@@ -1208,3 +1208,98 @@ async fn single_messages_database_stats_and_reset(engine: Engine) {
     );
     assert_eq!(app.wait_for_audit("database.reset", 1).await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_command_line_imports_reports_and_moves_a_campaign() {
+    let app = spawn_app_with(|s| s.sms.default_region = Some("US".into())).await;
+    let user = app.key_with_role("user").await;
+    let campaign = app
+        .post_campaign(&user.key, json!({"name": "cli", "message": "Hi {name}"}))
+        .await;
+    let id = campaign["id"].as_str().unwrap();
+    let file = app.dir.path().join("list.csv");
+    std::fs::write(
+        &file,
+        format!("name,phone\nAna,{}\nBo,555\nAna,{}\n", number(1), number(1)),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let (ok, stdout, stderr) = cli(
+        app.dir.path(),
+        &["campaigns", "import", &file, "--campaign", id, "--json"],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        report,
+        json!({"accepted": 1, "duplicates": 1, "suppressed": 0, "rejected_count": 1,
+               "rejected": [{"line": 3, "reason": "a phone number has 4 to 15 digits; this has 3", "column": "phone"}]})
+    );
+    let (ok, stdout, _) = cli(app.dir.path(), &["campaigns", "start", id]);
+    assert!(ok);
+    assert_eq!(stdout.trim(), format!("{id}: running"));
+    let (ok, stdout, _) = cli(app.dir.path(), &["campaigns", "status", id]);
+    assert!(ok);
+    assert_eq!(
+        stdout.trim(),
+        format!(
+            "{id}: running — 1 recipients, 1 pending, 0 sending, 0 sent, 0 delivered, 0 failed, 0 suppressed, 1 duplicates (0% done)"
+        )
+    );
+    let (ok, stdout, _) = cli(app.dir.path(), &["campaigns", "export", id]);
+    assert!(ok);
+    assert_eq!(
+        stdout,
+        format!(
+            "phone,state,attempts,error,sent_at,delivered_at,name\n'{},pending,0,,,,Ana\n",
+            number(1)
+        )
+    );
+    let (ok, stdout, _) = cli(app.dir.path(), &["campaigns", "list"]);
+    assert!(ok);
+    let row: Vec<&str> = stdout.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row, [id, "running", "user", "owner", "cli"], "{stdout}");
+    // The server sees what the command line did; an impossible move is refused.
+    assert_eq!(app.campaign_status(&user.key, id).await["state"], "running");
+    let (ok, _, stderr) = cli(app.dir.path(), &["campaigns", "resume", id]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("Campaign is running; it cannot be resumed"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = cli(app.dir.path(), &["campaigns", "status", "nope"]);
+    assert!(!ok);
+    assert!(stderr.contains("not found"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_phone_is_never_sent_more_than_the_device_rate_all_campaigns_together() {
+    let phone = Phone::start(Api::Android).await;
+    let app = spawn_app_with(|s| {
+        with_phone(s, &phone);
+        s.sms.device_rate = RateSpec::parse("1/min burst 3").unwrap();
+    })
+    .await;
+    let user = app.key_with_role("user").await;
+    for c in 0..2 {
+        let campaign = app
+            .post_campaign(&user.key, json!({"name": format!("c{c}"), "message": "hi"}))
+            .await;
+        let id = campaign["id"].as_str().unwrap();
+        let csv = format!(
+            "phone\n{}\n{}\n{}\n",
+            number(c * 10),
+            number(c * 10 + 1),
+            number(c * 10 + 2)
+        );
+        app.upload_recipients(&user.key, id, csv.as_bytes()).await;
+        app.campaign_action(&user.key, "start", id).await;
+    }
+    phone.wait_for(3, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(phone.received().len(), 3, "the burst, then one a minute");
+    app.clock.advance(Duration::from_secs(60));
+    phone.wait_for(4, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(phone.received().len(), 4);
+}

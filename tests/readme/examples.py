@@ -97,6 +97,15 @@ def output_objects(text):
         at = end
 
 
+def all_keys(value):
+    """Every key of a JSON value, nested ones included (as `json_keys` reads a comment)."""
+    if isinstance(value, dict):
+        return set(value) | set().union(*(all_keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(all_keys(v) for v in value))
+    return set()
+
+
 def exact_promise(shown):
     """A promise with no placeholder (…) and no number (times, counts) is the exact object."""
     if "…" in shown or any(c.isdigit() for c in shown):
@@ -203,7 +212,7 @@ def main():
                                   f"the comment promises exactly {shown}\nbut no line printed is that object"
                                   f"\n--- stdout\n{printed}")
                         break
-                    if keys and keys not in [frozenset(o) for o in objects]:
+                    if keys and keys not in [frozenset(all_keys(o)) for o in objects]:
                         failed = (line, lang, code,
                                   f"the comment promises {shown}\nbut no line printed has exactly the keys "
                                   f"{sorted(keys)}\n--- stdout\n{printed}")

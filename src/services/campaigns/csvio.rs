@@ -56,7 +56,9 @@ pub fn read(bytes: &[u8], max_rows: usize) -> Result<Table, CsvError> {
     let counted = std::cell::Cell::new((0usize, 1u64));
     let line_at = |position: Option<&csv::Position>| {
         position.map_or(0, |p| {
-            let mut end = usize::try_from(p.byte()).unwrap_or(usize::MAX).min(bytes.len());
+            let mut end = usize::try_from(p.byte())
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
             // A record's position can be the blank lines before it.
             while end < bytes.len() && matches!(bytes[end], b'\n' | b'\r') {
                 end += 1;
