@@ -3,6 +3,12 @@
 use clap::Parser;
 use portcullis::cli::{self, Cli};
 
+/// mimalloc: per-thread free lists. Measured side by side on the request path (README,
+/// Performance): 8-10% less CPU per request than glibc malloc, level with jemalloc, which
+/// builds slower and makes a larger binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
