@@ -9,48 +9,53 @@ use crate::auth::Principal;
 use crate::http::middleware::request_id::RequestId;
 use crate::http::request_facts::client_ip;
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
+use axum::http::Method;
 use axum::response::Response;
 use std::time::Instant;
 
 /// The `tracing` target of access lines.
 pub const TARGET: &str = "portcullis::access";
 
-/// Log the request once it has been answered. When no `info` line can be written at all
-/// (the whole log at `warn`), the request passes straight through.
-pub async fn access_log(request: Request, next: Next) -> Response {
-    if tracing::level_enabled!(tracing::Level::INFO) {
-        // Boxed so that the pass-through case keeps a small future.
-        Box::pin(logged(request, next)).await
-    } else {
-        next.run(request).await
-    }
+/// What the line needs from the request, taken before the request is handed on: only cheap
+/// clones (the route is shared, the address is a copy).
+pub struct Pending {
+    started: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+    client: Option<std::net::IpAddr>,
+    request_id: Option<RequestId>,
 }
 
-/// Run the request and write its line: only cheap clones (the route is shared, the address
-/// is a copy), and the filter still decides per target.
-async fn logged(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let client = client_ip(&request);
-    let request_id = request.extensions().get::<RequestId>().cloned();
-    let response = next.run(request).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let caller = response.extensions().get::<Caller>();
-    tracing::info!(
-        target: TARGET,
-        method = %method,
-        route = %route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
-        status = response.status().as_u16(),
-        latency_ms = format_args!("{latency_ms:.3}"),
-        client = %Client(client),
-        request_id = %request_id.as_ref().map_or("", |r| r.0.as_str()),
-        key_id = %caller.map_or("-", |c| c.key_id.as_str()),
-        owner_id = %caller.map_or("-", |c| c.owner_id.as_str()),
-        "request"
-    );
-    response
+impl Pending {
+    /// Start a line for `request`, or nothing when no `info` line can be written at all (the
+    /// whole log at `warn`); the filter still decides per target when the line is written.
+    pub fn start(request: &Request, started: Instant) -> Option<Self> {
+        tracing::level_enabled!(tracing::Level::INFO).then(|| Self {
+            started,
+            method: request.method().clone(),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            client: client_ip(request),
+            request_id: request.extensions().get::<RequestId>().cloned(),
+        })
+    }
+
+    /// Write the line for `response`.
+    pub fn write(self, response: &Response) {
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let caller = response.extensions().get::<Caller>();
+        tracing::info!(
+            target: TARGET,
+            method = %self.method,
+            route = %self.route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
+            status = response.status().as_u16(),
+            latency_ms = format_args!("{latency_ms:.3}"),
+            client = %Client(self.client),
+            request_id = %self.request_id.as_ref().map_or("", |r| r.0.as_str()),
+            key_id = %caller.map_or("-", |c| c.key_id.as_str()),
+            owner_id = %caller.map_or("-", |c| c.owner_id.as_str()),
+            "request"
+        );
+    }
 }
 
 /// Who made an authenticated request, handed from the authorization layer (inside) to the

@@ -5,10 +5,8 @@
 
 use crate::http::error::ApiError;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// The limits, by path.
@@ -30,11 +28,7 @@ impl BodyLimits {
 }
 
 /// Refuse a declared length over the limit at once; bound the rest as it streams.
-pub async fn body_limit(
-    State(limits): State<BodyLimits>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub fn apply(limits: &BodyLimits, request: Request) -> Result<Request, ApiError> {
     let limit = limits.for_path(request.uri().path());
     let declared = request
         .headers()
@@ -42,8 +36,7 @@ pub async fn body_limit(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return ApiError::PayloadTooLarge.into_response();
+        return Err(ApiError::PayloadTooLarge);
     }
-    let request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
-    next.run(request).await
+    Ok(request.map(|body| Body::new(http_body_util::Limited::new(body, limit))))
 }

@@ -4,10 +4,8 @@
 
 use crate::net::Cidr;
 use axum::extract::ConnectInfo;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,18 +49,13 @@ impl TrustedProxies {
 }
 
 /// Put the [`ClientIp`] into the request.
-pub async fn client_ip(
-    State(proxies): State<TrustedProxies>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub fn resolve_into(proxies: &TrustedProxies, request: &mut Request) {
     if let Some(addr) = peer(request.extensions()) {
         let ip = proxies.resolve(addr.ip(), request.headers());
         request
             .extensions_mut()
             .insert(ClientIp(crate::net::canonical(ip)));
     }
-    next.run(request).await
 }
 
 /// The connection's peer address (set by the accept loop), for code that has the request's

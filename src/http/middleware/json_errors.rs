@@ -3,9 +3,7 @@
 //! headers that matter (`Allow`, `Retry-After`, `WWW-Authenticate`).
 
 use crate::http::error::ApiError;
-use axum::extract::Request;
 use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 const KEPT: &[header::HeaderName] = &[header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE];
@@ -17,9 +15,8 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
-/// Rewrite non-JSON error responses into our shape.
-pub async fn json_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// Rewrite a non-JSON error response into our shape.
+pub fn shape(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
         return response;

@@ -1,10 +1,11 @@
-//! Middleware, one concern per file. The order in which they wrap the routes is set, and
-//! explained, in `http::router`.
+//! Middleware, one concern per file. They run in one service, `edge`, whose
+//! documentation gives their order.
 
 pub mod access_log;
 pub mod authorize;
 pub mod body_limit;
 pub mod client_ip;
+pub mod edge;
 pub mod json_errors;
 pub mod request_id;
 pub mod security_headers;

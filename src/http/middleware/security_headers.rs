@@ -1,8 +1,6 @@
 //! The OWASP REST security headers, on every response, errors included.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// Headers set on every response.
@@ -21,8 +19,7 @@ pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 /// Add the headers; `tls` says whether HSTS applies. A route that sets its own
 /// `Cache-Control` means it (the public key set, cached for minutes by design) and keeps it;
 /// every other header is ours whatever a route said.
-pub async fn security_headers(State(tls): State<bool>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+pub fn apply(tls: bool, response: &mut Response) {
     let headers = response.headers_mut();
     for (name, value) in HEADERS {
         if name == header::CACHE_CONTROL && headers.contains_key(header::CACHE_CONTROL) {
@@ -43,5 +40,4 @@ pub async fn security_headers(State(tls): State<bool>, request: Request, next: N
             HeaderValue::from_static("application/json"),
         );
     }
-    response
 }

@@ -5,11 +5,8 @@
 //! a credential or covering one is refused with 400 before anything reads it.
 
 use crate::http::error::ApiError;
-use axum::extract::Request;
-use axum::http::HeaderName;
 use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderName};
 
 /// The headers that must appear at most once, with the names used in the error message.
 static SINGLE: [(HeaderName, &str); 8] = [
@@ -27,12 +24,11 @@ static SINGLE: [(HeaderName, &str); 8] = [
 ];
 
 /// Refuse a request that repeats a credential header.
-pub async fn single_credentials(request: Request, next: Next) -> Response {
-    let headers = request.headers();
+pub fn check(headers: &HeaderMap) -> Result<(), ApiError> {
     for (name, shown) in &SINGLE {
         if headers.get_all(name).iter().nth(1).is_some() {
-            return ApiError::DuplicateHeader(shown).into_response();
+            return Err(ApiError::DuplicateHeader(shown));
         }
     }
-    next.run(request).await
+    Ok(())
 }

@@ -11,17 +11,19 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::{HeaderValue, request};
-use axum::middleware::Next;
 use axum::response::Response;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-/// Say `Connection: close` when the request's body was not read to its end.
-pub async fn close_when_unread(request: Request, next: Next) -> Response {
+/// Whether a watched body was read to its end; `None` when the request declared no body.
+pub struct Unread(Option<Arc<AtomicBool>>);
+
+/// Watch the request's body, when it declares one.
+pub fn watch(request: Request) -> (Request, Unread) {
     if !declares_body(request.headers()) {
-        return next.run(request).await;
+        return (request, Unread(None));
     }
     let ended = Arc::new(AtomicBool::new(false));
     let (parts, body): (request::Parts, Body) = request.into_parts();
@@ -29,13 +31,18 @@ pub async fn close_when_unread(request: Request, next: Next) -> Response {
         inner: body,
         ended: Arc::clone(&ended),
     });
-    let mut response = next.run(Request::from_parts(parts, watched)).await;
-    if !ended.load(Ordering::Acquire) {
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+    (Request::from_parts(parts, watched), Unread(Some(ended)))
+}
+
+impl Unread {
+    /// Say `Connection: close` on `response` when the body was not read to its end.
+    pub fn finish(self, response: &mut Response) {
+        if self.0.is_some_and(|ended| !ended.load(Ordering::Acquire)) {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
     }
-    response
 }
 
 fn declares_body(headers: &axum::http::HeaderMap) -> bool {
