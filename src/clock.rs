@@ -13,6 +13,11 @@ pub trait Clock: Send + Sync + 'static {
     fn unix(&self) -> i64 {
         self.now().unix_timestamp()
     }
+
+    /// The current time as Unix microseconds, the resolution of rate limits.
+    fn unix_us(&self) -> i64 {
+        i64::try_from(self.now().unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+    }
 }
 
 /// The real clock.
@@ -23,6 +28,23 @@ impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
+
+    // The two below run on every request: straight from the system time, without the
+    // calendar arithmetic an `OffsetDateTime` does and they would throw away.
+    fn unix(&self) -> i64 {
+        since_epoch().as_secs().try_into().unwrap_or(i64::MAX)
+    }
+
+    fn unix_us(&self) -> i64 {
+        since_epoch().as_micros().try_into().unwrap_or(i64::MAX)
+    }
+}
+
+/// The system time since the Unix epoch (zero for a clock set before 1970).
+fn since_epoch() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// A clock that only moves when told to: for tests and simulations.

@@ -78,7 +78,7 @@ fn replacement(status: StatusCode, tls: bool) -> Vec<u8> {
     };
     line(header::CONTENT_TYPE.as_str(), b"application/json");
     line("x-error-code", code.as_bytes());
-    for (name, value) in HEADERS {
+    for (name, value) in &HEADERS {
         line(name.as_str(), value.as_bytes());
     }
     if tls {

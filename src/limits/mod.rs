@@ -67,7 +67,7 @@ impl Limiter {
     }
 
     fn now_us(&self) -> i64 {
-        i64::try_from(self.clock.now().unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+        self.clock.unix_us()
     }
 
     /// Check and count one request in bucket `key`.

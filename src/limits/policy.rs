@@ -127,14 +127,15 @@ impl RatePolicy {
     }
 
     /// Count one request of a key: its own rate, its group's, then its quota (a request
-    /// refused by a rate spends no quota). `now` decides the quota's period.
+    /// refused by a rate spends no quota). `now` decides the quota's period; it is asked
+    /// only for a key that has a quota (a calendar time costs more than the rest of a check).
     pub async fn admit_key<'a>(
         &'a self,
         limiter: &Limiter,
         caller: &Caller<'_>,
         group: Option<&'a str>,
         key_quota: Option<&KeyQuota>,
-        now: time::OffsetDateTime,
+        now: impl FnOnce() -> time::OffsetDateTime,
     ) -> Result<Admission<'a>, OverLimit<'a>> {
         let counted = self.count(limiter, caller, group).await?;
         let (Some(key_quota), Caller::Key { id, .. }) = (key_quota, caller) else {
@@ -143,7 +144,7 @@ impl RatePolicy {
                 quota: None,
             });
         };
-        match quota::consume(limiter, id, key_quota, now).await {
+        match quota::consume(limiter, id, key_quota, now()).await {
             Ok(quota) => Ok(Admission { counted, quota }),
             Err(refusal) => Err(OverLimit::Quota { counted, refusal }),
         }

@@ -6,7 +6,14 @@
 
 use super::refusal::Failure;
 use crate::auth::signature::SignatureError;
-use http::{HeaderMap, header};
+use http::{HeaderMap, HeaderName, header};
+
+// Header names as constants: looking one up by `&str` parses the name on every request.
+static SIGNATURE_INPUT: HeaderName = HeaderName::from_static("signature-input");
+static SIGNATURE: HeaderName = HeaderName::from_static("signature");
+static X_TOKEN: HeaderName = HeaderName::from_static("x-token");
+static X_TOKEN_HASH: HeaderName = HeaderName::from_static("x-token-hash");
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Name of the web-login session cookie.
 pub const SESSION_COOKIE: &str = "portcullis_session";
@@ -41,18 +48,18 @@ pub(super) enum Credential<'a> {
 /// The credential of a request with `headers`; `cookies` says whether the session cookie is
 /// looked for at all.
 pub(super) fn find(headers: &HeaderMap, cookies: bool) -> Result<Credential<'_>, Failure<'static>> {
-    if headers.contains_key("signature-input") || headers.contains_key("signature") {
+    if headers.contains_key(&SIGNATURE_INPUT) || headers.contains_key(&SIGNATURE) {
         return Ok(Credential::Signature);
     }
-    if headers.contains_key("x-token-hash") {
-        let key = header_str(headers, "x-token")?.ok_or(Failure::signature(
+    if headers.contains_key(&X_TOKEN_HASH) {
+        let key = header_str(headers, &X_TOKEN)?.ok_or(Failure::signature(
             SignatureError::MissingParameter("X-Token"),
         ))?;
-        let presented = header_str(headers, "x-token-hash")?.unwrap_or_default();
+        let presented = header_str(headers, &X_TOKEN_HASH)?.unwrap_or_default();
         return Ok(Credential::TokenHash { key, presented });
     }
-    let api_key = header_str(headers, "x-api-key")?;
-    let bearer = match header_str(headers, header::AUTHORIZATION.as_str())? {
+    let api_key = header_str(headers, &X_API_KEY)?;
+    let bearer = match header_str(headers, &header::AUTHORIZATION)? {
         None => None,
         Some(value) => {
             let (scheme, token) = value.split_once(' ').ok_or(Failure::malformed())?;
@@ -85,10 +92,10 @@ pub(super) fn find(headers: &HeaderMap, cookies: bool) -> Result<Credential<'_>,
 }
 
 /// A header as text; one that is not visible ASCII is a malformed credential.
-pub(super) fn header_str<'a>(
-    headers: &'a HeaderMap,
-    name: &str,
-) -> Result<Option<&'a str>, Failure<'static>> {
+pub(super) fn header_str(
+    headers: &HeaderMap,
+    name: impl header::AsHeaderName,
+) -> Result<Option<&str>, Failure<'static>> {
     headers
         .get(name)
         .map(|v| v.to_str().map_err(|_| Failure::malformed()))

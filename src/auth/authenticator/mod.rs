@@ -192,7 +192,6 @@ impl Authenticator {
                 .and_then(|text| RateSpec::parse(text).ok()),
             role: principal.role.as_str(),
         };
-        let now = self.sessions.clock_now();
         let verdict = self
             .rates
             .admit_key(
@@ -200,7 +199,7 @@ impl Authenticator {
                 &caller,
                 Some(group),
                 principal.quota.as_ref(),
-                now,
+                || self.sessions.clock_now(),
             )
             .await;
         let note = |usage: crate::limits::quota::QuotaUse| {

@@ -3,11 +3,13 @@
 //! it belongs to (which decides whether a signed request is required):
 //!
 //! ```ignore
-//! .route_layer(from_fn_with_state(Guard::new(&state, RouteGroup::Keys, Permission::KeysManage), authorize))
+//! .route_layer(Guard::new(&state, RouteGroup::Keys, Permission::KeysManage))
 //! ```
 //!
 //! The decision is the authenticator's (`auth::authenticator`); this layer only hands it the
-//! request's facts and turns its answer into a response.
+//! request's facts and turns its answer into a response. It is a tower layer written out
+//! rather than `axum::middleware::from_fn`, which boxes the inner service again for every
+//! request (`Next`): on the authenticated path that showed in the profile.
 
 use crate::auth::{Admitted, Authenticator, Denied, Permission};
 use crate::config::RouteGroup;
@@ -19,7 +21,12 @@ use crate::http::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
 
 /// A route's requirement. Kept small: it is cloned for every request.
 #[derive(Clone)]
@@ -40,8 +47,51 @@ impl Guard {
     }
 }
 
+impl<S> Layer<S> for Guard {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded {
+            guard: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// A route behind its [`Guard`].
+#[derive(Clone)]
+pub struct Guarded<S> {
+    guard: Guard,
+    inner: S,
+}
+
+impl<S> Service<Request> for Guarded<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The ready service answers this request; a clone takes its place for the next.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let guard = self.guard.clone();
+        Box::pin(async move { Ok(authorize(&guard, inner, request).await) })
+    }
+}
+
 /// Authenticate, check the permission, and hand the `Principal` to the handler.
-pub async fn authorize(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+async fn authorize<S>(guard: &Guard, mut inner: S, request: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let (parts, body) = request.into_parts();
     let mut body = BufferedBody::new(body);
     let decision = guard
@@ -60,7 +110,10 @@ pub async fn authorize(State(guard): State<Guard>, request: Request, next: Next)
     let caller = Caller::of(&principal);
     let mut request = Request::from_parts(parts, body.into_body());
     request.extensions_mut().insert(principal);
-    let mut response = next.run(request).await;
+    let mut response = match inner.call(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
     if let Some(rate) = &rate {
         rate_headers::apply(rate, &mut response);
     }

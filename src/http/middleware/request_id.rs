@@ -20,9 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The header name.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The request id, as a request extension for handlers and spans.
+/// The request id, as a request extension for handlers and spans; it carries the id also
+/// as a ready header value, so echoing it costs no validation or copy per response.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(pub String, HeaderValue);
 
 fn acceptable(id: &str) -> bool {
     (1..=64).contains(&id.len())
@@ -58,27 +59,33 @@ pub fn fresh() -> String {
     let mut block = block.into();
     generator.cipher.encrypt_block(&mut block);
     let bytes: [u8; 16] = block.into();
+    let mut text = uuid::Uuid::encode_buffer();
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .hyphenated()
-        .to_string()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 /// The id of a request: the client's when it is acceptable, else a fresh one.
 pub fn assign(headers: &HeaderMap) -> RequestId {
-    let id = headers
-        .get(&X_REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .filter(|id| acceptable(id))
-        .map_or_else(fresh, str::to_owned);
-    RequestId(id)
+    if let Some(value) = headers.get(&X_REQUEST_ID)
+        && let Ok(id) = value.to_str()
+        && acceptable(id)
+    {
+        return RequestId(id.to_owned(), value.clone());
+    }
+    let id = fresh();
+    // A fresh id is hex and hyphens: always a valid header value.
+    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("-"));
+    RequestId(id, value)
 }
 
 /// Echo the id on the response.
 pub fn echo(id: &RequestId, response: &mut Response) {
-    if let Ok(value) = HeaderValue::from_str(&id.0) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
-    }
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), id.1.clone());
 }
 
 #[cfg(test)]

@@ -25,6 +25,11 @@ static SINGLE: [(HeaderName, &str); 8] = [
 
 /// Refuse a request that repeats a credential header.
 pub fn check(headers: &HeaderMap) -> Result<(), ApiError> {
+    // As many values as names: no header repeats at all, so none of these does (two O(1)
+    // counts instead of eight look-ups on nearly every request).
+    if headers.len() == headers.keys_len() {
+        return Ok(());
+    }
     for (name, shown) in &SINGLE {
         if headers.get_all(name).iter().nth(1).is_some() {
             return Err(ApiError::DuplicateHeader(shown));

@@ -7,11 +7,10 @@ use crate::auth::Permission;
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiQuery;
-use crate::http::middleware::authorize::{Guard, authorize};
+use crate::http::middleware::authorize::Guard;
 use crate::http::state::AppState;
 use crate::store::AuditFilter;
 use axum::extract::State;
-use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -23,10 +22,7 @@ use time::format_description::well_known::Rfc3339;
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new().route(
         "/api/audit",
-        get(list).route_layer(from_fn_with_state(
-            Guard::new(state, RouteGroup::Audit, Permission::AuditRead),
-            authorize,
-        )),
+        get(list).route_layer(Guard::new(state, RouteGroup::Audit, Permission::AuditRead)),
     )
 }
 

@@ -15,13 +15,12 @@ use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
-use crate::http::middleware::authorize::{Guard, authorize};
+use crate::http::middleware::authorize::Guard;
 use crate::http::state::AppState;
 use crate::store::{KeyFilter, KeyState};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -37,10 +36,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/keys/{id}/enable", post(enable))
         .route("/api/keys/{id}/disable", post(disable))
         .route("/api/keys/{id}/limits", post(set_limits))
-        .route_layer(from_fn_with_state(
-            Guard::new(state, RouteGroup::Keys, Permission::KeysManage),
-            authorize,
-        ))
+        .route_layer(Guard::new(state, RouteGroup::Keys, Permission::KeysManage))
 }
 
 /// A created key: the plaintext once, beside the usual view.

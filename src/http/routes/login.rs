@@ -11,7 +11,7 @@ use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
 use crate::http::cookies::session_cookie;
 use crate::http::error::ApiError;
-use crate::http::middleware::authorize::{Guard, PublicLimit, authorize, limit_public};
+use crate::http::middleware::authorize::{Guard, PublicLimit, limit_public};
 use crate::http::request_facts::{body_bytes, origin};
 use crate::http::state::AppState;
 use crate::store::SessionScope;
@@ -28,12 +28,7 @@ use std::time::Duration;
 
 /// Routes of this area.
 pub fn router(state: &AppState) -> Router<AppState> {
-    let logout_guard = || {
-        from_fn_with_state(
-            Guard::new(state, RouteGroup::Identity, Permission::IdentityRead),
-            authorize,
-        )
-    };
+    let logout_guard = || Guard::new(state, RouteGroup::Identity, Permission::IdentityRead);
     let limit = || from_fn_with_state(PublicLimit::new(state, RouteGroup::Login), limit_public);
     Router::new()
         .route("/user/login", post(login).route_layer(limit()))

@@ -8,11 +8,10 @@ use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
-use crate::http::middleware::authorize::{Guard, authorize};
+use crate::http::middleware::authorize::Guard;
 use crate::http::state::AppState;
 use crate::store::{SessionRecord, SessionScope};
 use axum::extract::{Path, State};
-use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -24,9 +23,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/sessions", get(list))
         .route("/api/sessions/end", post(end_for_owner))
         .route("/api/sessions/{id}/end", post(end_one))
-        .route_layer(from_fn_with_state(
-            Guard::new(state, RouteGroup::Sessions, Permission::SessionsManage),
-            authorize,
+        .route_layer(Guard::new(
+            state,
+            RouteGroup::Sessions,
+            Permission::SessionsManage,
         ))
 }
 

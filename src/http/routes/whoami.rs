@@ -3,10 +3,9 @@
 use crate::auth::keys::{QuotaView, quota_view, rfc3339};
 use crate::auth::{KeySource, Permission, Principal, Role};
 use crate::config::RouteGroup;
-use crate::http::middleware::authorize::{Guard, authorize};
+use crate::http::middleware::authorize::Guard;
 use crate::http::state::AppState;
 use axum::extract::State;
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,9 +15,10 @@ use serde::Serialize;
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new().route(
         "/api/whoami",
-        get(whoami).route_layer(from_fn_with_state(
-            Guard::new(state, RouteGroup::Identity, Permission::IdentityRead),
-            authorize,
+        get(whoami).route_layer(Guard::new(
+            state,
+            RouteGroup::Identity,
+            Permission::IdentityRead,
         )),
     )
 }

@@ -13,7 +13,7 @@ use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
-use crate::http::middleware::authorize::{Guard, PublicLimit, authorize, limit_public};
+use crate::http::middleware::authorize::{Guard, PublicLimit, limit_public};
 use crate::http::request_facts::body_bytes;
 use crate::http::state::AppState;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
@@ -34,24 +34,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
     if !state.campaigns.settings().enabled {
         return Router::new();
     }
-    let user = || {
-        from_fn_with_state(
-            Guard::new(state, RouteGroup::Campaigns, Permission::Campaigns),
-            authorize,
-        )
-    };
-    let admin = || {
-        from_fn_with_state(
-            Guard::new(state, RouteGroup::Campaigns, Permission::DatabaseReset),
-            authorize,
-        )
-    };
-    let device = || {
-        from_fn_with_state(
-            Guard::new(state, RouteGroup::Device, Permission::DeviceReport),
-            authorize,
-        )
-    };
+    let user = || Guard::new(state, RouteGroup::Campaigns, Permission::Campaigns);
+    let admin = || Guard::new(state, RouteGroup::Campaigns, Permission::DatabaseReset);
+    let device = || Guard::new(state, RouteGroup::Device, Permission::DeviceReport);
     let public = || from_fn_with_state(PublicLimit::new(state, RouteGroup::Device), limit_public);
     let campaigns = Router::new()
         .route("/api/campaign/create", post(create))

@@ -17,7 +17,7 @@ use crate::config::Posting;
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::http::middleware::authorize::{Guard, PublicLimit, authorize, limit_public};
+use crate::http::middleware::authorize::{Guard, PublicLimit, limit_public};
 use crate::http::state::AppState;
 use crate::secret::SecretString;
 use crate::services::messages::NewMessage;
@@ -63,10 +63,9 @@ fn root(state: &AppState) -> axum::routing::MethodRouter<AppState> {
             PublicLimit::new(state, POST_GROUP),
             limit_public,
         )),
-        Posting::Key => post(create).route_layer(from_fn_with_state(
-            Guard::new(state, POST_GROUP, Permission::MessagesCreate),
-            authorize,
-        )),
+        Posting::Key => {
+            post(create).route_layer(Guard::new(state, POST_GROUP, Permission::MessagesCreate))
+        }
     };
     get(describe).merge(create)
 }
