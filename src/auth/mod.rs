@@ -15,6 +15,7 @@ pub mod lockout;
 pub mod policy;
 pub mod principal;
 pub mod session;
+pub mod session_cache;
 pub mod signature;
 pub mod verifier;
 

@@ -10,6 +10,7 @@
 
 use super::key_format;
 use super::principal::{AuthMethod, Principal};
+use super::session_cache::{Keyed, SessionCache};
 use super::verifier::{AuthError, KeyVerifier, Refusal};
 use crate::clock::Clock;
 use crate::secret::{SecretKey, SecretString};
@@ -102,10 +103,12 @@ pub struct SessionManager {
     key: SessionKey,
     ttl: Duration,
     single: bool,
+    cache: Arc<SessionCache>,
 }
 
 impl SessionManager {
-    /// A manager; `single` ends a user+key's older sessions at each login.
+    /// A manager; `single` ends a user+key's older sessions at each login. `cache` holds
+    /// session records read from the store (see `session_cache` for what may go stale).
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -113,6 +116,7 @@ impl SessionManager {
         key: SessionKey,
         ttl: Duration,
         single: bool,
+        cache: SessionCache,
     ) -> Self {
         Self {
             store,
@@ -121,6 +125,7 @@ impl SessionManager {
             key,
             ttl,
             single,
+            cache: Arc::new(cache),
         }
     }
 
@@ -165,6 +170,7 @@ impl SessionManager {
                 self.single,
             )
             .await?;
+        self.cache.opened(&record.key_id, &superseded);
         Ok(Login {
             token: self.token_for(&record),
             csrf: SecretString::new(self.csrf_for(&record.id)),
@@ -212,7 +218,7 @@ impl SessionManager {
         &self,
         session_id: &str,
         method: AuthMethod,
-    ) -> Result<(SessionRecord, Principal), AuthError> {
+    ) -> Result<(Arc<SessionRecord>, Principal), AuthError> {
         if session_id.len() != ID_LEN
             || !session_id
                 .bytes()
@@ -220,11 +226,20 @@ impl SessionManager {
         {
             return Err(AuthError::Refused(Refusal::Unknown));
         }
-        let record = self
-            .store
-            .get_session(session_id)
-            .await?
-            .ok_or(AuthError::Refused(Refusal::Unknown))?;
+        let generation = self.cache.generation(self.verifier.generation());
+        let record = match self.cache.session(session_id, generation) {
+            Some(record) => record,
+            None => {
+                let record = Arc::new(
+                    self.store
+                        .get_session(session_id)
+                        .await?
+                        .ok_or(AuthError::Refused(Refusal::Unknown))?,
+                );
+                self.cache.put_session(Arc::clone(&record), generation);
+                record
+            }
+        };
         if !record.is_live(self.clock.unix()) {
             return Err(AuthError::Refused(Refusal::Expired));
         }
@@ -257,29 +272,44 @@ impl SessionManager {
         Ok(principal)
     }
 
-    /// Live sessions opened with `key_id`, with their tokens (for seed 001's token hash).
+    /// Sessions opened with `key_id`, with their tokens (for seed 001's token hash), newest
+    /// first: from the cache unless `fresh`, so a caller that found no match in a cached list
+    /// can read again before refusing (a session just opened on another node). The list may
+    /// hold sessions that have expired since it was read: check each with
+    /// [`SessionRecord::is_live`].
     pub async fn live_for_key(
         &self,
         key_id: &str,
-    ) -> Result<Vec<(SessionRecord, SecretString)>, StoreError> {
+        fresh: bool,
+    ) -> Result<Arc<[Keyed]>, StoreError> {
+        let generation = self.cache.generation(self.verifier.generation());
+        if !fresh && let Some(list) = self.cache.for_key(key_id, generation) {
+            return Ok(list);
+        }
         let sessions = self
             .store
             .live_sessions_for_key(key_id, self.clock.unix())
             .await?;
-        Ok(sessions
+        let list: Arc<[Keyed]> = sessions
             .into_iter()
             .map(|s| {
                 let t = self.token_for(&s);
                 (s, t)
             })
-            .collect())
+            .collect();
+        self.cache
+            .put_for_key(key_id, Arc::clone(&list), generation);
+        Ok(list)
     }
 
     /// End the live sessions in `scope`.
     pub async fn end(&self, scope: &SessionScope, reason: &str) -> Result<Vec<String>, StoreError> {
-        self.store
+        let ended = self
+            .store
             .end_sessions(scope, self.clock.unix(), reason)
-            .await
+            .await?;
+        self.cache.ended(&ended);
+        Ok(ended)
     }
 
     /// Sessions for the admin view.

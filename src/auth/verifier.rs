@@ -242,6 +242,19 @@ impl KeyVerifier {
         self.unknown.remove(id);
     }
 
+    /// Sessions ended on another node: move the generation, so every session read before
+    /// (`SessionCache`) is read again. Cached keys stay.
+    pub fn sessions_ended(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Counts every invalidation: whatever was read from the store at an older generation
+    /// (a key, a session of `SessionCache`) may be stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Forget every cached key (and every remembered unknown id): after a gap in the key
     /// change feed, any of them may be stale.
     pub fn invalidate_all(&self) {

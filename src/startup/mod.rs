@@ -6,6 +6,7 @@ mod data_dir;
 use crate::audit::{AuditEvent, AuditLog, AuditOptions, CHECKPOINT_FILE, Checkpoint, Outcome};
 use crate::auth::envelope::{EnvelopeParts, EnvelopeVerifier};
 use crate::auth::lockout::{Lockout, LockoutPolicy};
+use crate::auth::session_cache::SessionCache;
 use crate::auth::signature::replay::ReplayCache;
 use crate::auth::{
     Authenticator, AuthnPolicy, EnvKeys, KeyManager, KeyVerifier, SessionKey, SessionManager,
@@ -160,6 +161,9 @@ impl Application {
             session_key,
             auth.session_ttl,
             auth.single_session,
+            // Sessions ended on another node are trusted here at most this long, the bound a
+            // key changed elsewhere has without the change feed.
+            SessionCache::new(auth.cache_capacity, auth.refresh_interval),
         );
         // TLS served here, or terminated in front of us (the public URL is https): either way
         // cookies get `Secure` and responses carry HSTS.

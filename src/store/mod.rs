@@ -91,6 +91,8 @@ impl Default for StoreOptions {
 pub enum KeyNotice {
     /// This key changed (created, revoked, disabled, rotated, limits set).
     Changed(String),
+    /// Sessions ended on some node (logout, a newer login, an admin): forget cached sessions.
+    SessionsEnded,
     /// The feed was interrupted and changes may have been missed: forget every cached key.
     Missed,
 }

@@ -1,6 +1,7 @@
 //! Key changes heard as they commit on any node (PostgreSQL `LISTEN`): each changed key is
 //! forgotten by this node's cache at once, so a key revoked on one node is refused on every
-//! other within the notification's delay rather than the poll's. When the feed was
+//! other within the notification's delay rather than the poll's; the same feed says when
+//! sessions ended somewhere, so cached sessions are read again. When the feed was
 //! interrupted, changes may have been missed, so the whole cache is forgotten. The revision
 //! poll (`KeyRefresh`) keeps running as the backstop.
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 pub fn apply(verifier: &KeyVerifier, notice: &KeyNotice) {
     match notice {
         KeyNotice::Changed(id) => verifier.invalidate(id),
+        KeyNotice::SessionsEnded => verifier.sessions_ended(),
         KeyNotice::Missed => {
             tracing::info!("key change feed reconnected; forgetting every cached key");
             verifier.invalidate_all();

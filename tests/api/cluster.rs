@@ -299,12 +299,31 @@ async fn a_session_opened_on_one_node_works_on_all_and_logout_ends_it_everywhere
         .await
         .unwrap();
     assert_eq!(logout.status(), StatusCode::OK);
+    // Refused at once where it ended; the others cached the session and forget it when
+    // PostgreSQL's NOTIFY reaches them (the poll runs once an hour here).
+    assert_eq!(
+        with_session(2).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for node in 0..2 {
+        let started = Instant::now();
+        while with_session(node).await.unwrap().status() != StatusCode::UNAUTHORIZED {
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "node {node} still accepts the ended session"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // Signed requests of the ended session are refused everywhere too.
+    let session_id = login["session_id"].as_str().unwrap();
     for node in 0..3 {
-        assert_eq!(
-            with_session(node).await.unwrap().status(),
-            StatusCode::UNAUTHORIZED,
-            "node {node}"
-        );
+        let mut request = cluster.client.get(cluster.url(node, "/api/whoami"));
+        for (name, value) in signed_whoami(session_id, token, &format!("after-logout-{node}")) {
+            request = request.header(name, value);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "node {node}");
     }
 }
 

@@ -96,27 +96,46 @@ impl Authenticator {
             return Err(Failure::signature(SignatureError::BodyTooLarge));
         }
         let now = self.sessions.now();
-        let mut sessions = self
-            .sessions
-            .live_for_key(&principal.key_id)
-            .await
-            .map_err(|err| Failure::from_auth(err.into(), prefix.clone()))?;
-        sessions.truncate(token_hash::sessions_within_budget(
-            body.len(),
-            self.policy.window,
-        ));
-        let signer = sessions.iter().find(|(_, token)| {
-            token_hash::matches(token.expose(), &body, presented, now, self.policy.window)
-        });
-        let Some((session, _)) = signer else {
-            return Err(Failure::signature(if sessions.is_empty() {
-                // The key is good; its sessions have ended. Not a guess.
-                SignatureError::SessionEnded
-            } else {
-                SignatureError::Invalid
-            }));
+        // Sessions hashed in all, across both reads below: the request's work bound.
+        let mut budget = token_hash::sessions_within_budget(body.len(), self.policy.window);
+        let mut tried: Vec<String> = Vec::new();
+        let mut any_live = false;
+        let mut fresh = false;
+        let session = loop {
+            let sessions = self
+                .sessions
+                .live_for_key(&principal.key_id, fresh)
+                .await
+                .map_err(|err| Failure::from_auth(err.into(), prefix.clone()))?;
+            let mut found = None;
+            for (session, token) in sessions.iter().filter(|(s, _)| s.is_live(now)) {
+                any_live = true;
+                if budget == 0 || tried.contains(&session.id) {
+                    continue;
+                }
+                budget -= 1;
+                tried.push(session.id.clone());
+                if token_hash::matches(token.expose(), &body, presented, now, self.policy.window) {
+                    found = Some(session.id.clone());
+                    break;
+                }
+            }
+            if let Some(id) = found {
+                break id;
+            }
+            if fresh || budget == 0 {
+                return Err(Failure::signature(if any_live {
+                    SignatureError::Invalid
+                } else {
+                    // The key is good; its sessions have ended. Not a guess.
+                    SignatureError::SessionEnded
+                }));
+            }
+            // The list may have been cached: a session opened since (on another node) is
+            // not in it. Read once more; only sessions not tried yet are hashed.
+            fresh = true;
         };
-        principal.session_id = Some(session.id.clone());
+        principal.session_id = Some(session);
         principal.method = AuthMethod::TokenHash;
         Ok(Admitted { principal, rate })
     }

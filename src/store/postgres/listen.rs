@@ -28,6 +28,9 @@ impl KeyChangeFeed for KeyListener {
         // `try_recv` answers `None` when the connection was lost; the next call reconnects
         // (and re-issues the LISTEN) by itself.
         match self.listener.try_recv().await? {
+            Some(notification) if notification.payload() == super::SESSIONS_ENDED => {
+                Ok(KeyNotice::SessionsEnded)
+            }
             Some(notification) => Ok(KeyNotice::Changed(notification.payload().to_owned())),
             None => Ok(KeyNotice::Missed),
         }

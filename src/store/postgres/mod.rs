@@ -26,6 +26,9 @@ use std::sync::Arc;
 
 /// The `NOTIFY` channel on which key changes are announced (payload: the key id).
 pub(crate) const KEY_CHANNEL: &str = "portcullis_keys";
+/// The payload on [`KEY_CHANNEL`] that says sessions ended (never a key id: those are 12
+/// characters).
+pub(crate) const SESSIONS_ENDED: &str = "sessions-ended";
 
 /// PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]

@@ -10,6 +10,20 @@ use crate::store::{AuditStore, ChainHasher, NonceStore, SessionStore, StoreError
 use async_trait::async_trait;
 use sqlx::{Postgres, Row};
 
+/// Tell every node's listener that sessions ended, so each forgets the sessions it cached
+/// (see `auth::session_cache`); sent inside `tx` when given (delivered at commit), else at once.
+async fn announce_ended<'e, E>(executor: E) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(super::KEY_CHANNEL)
+        .bind(super::SESSIONS_ENDED)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 fn ids(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<String>, StoreError> {
     Ok(rows
         .iter()
@@ -37,6 +51,9 @@ impl SessionStore for PgStore {
             .fetch_all(&mut *tx)
             .await?;
             ended = ids(&rows)?;
+            if !ended.is_empty() {
+                announce_ended(&mut *tx).await?;
+            }
         }
         sqlx::query(
             "INSERT INTO sessions (id, salt, owner_id, key_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -101,7 +118,11 @@ impl SessionStore for PgStore {
                 .await
         })
         .await?;
-        ids(&rows)
+        let ended = ids(&rows)?;
+        if !ended.is_empty() {
+            announce_ended(&self.pool).await?;
+        }
+        Ok(ended)
     }
 
     async fn list_sessions(
