@@ -39,15 +39,22 @@ pub fn check(spec: &RateSpec, tat_us: Option<i64>, now_us: i64) -> (Decision, i6
         return (decision, tat);
     }
     let new_tat = tat + interval;
-    let headroom = tolerance - (new_tat - now_us) + interval;
+    (admitted(spec, new_tat, now_us, 0), new_tat)
+}
+
+/// The decision for a request allowed at `now_us` that left the bucket's TAT at `tat_us`,
+/// with `held` more requests already paid for and held back locally (cells leased from
+/// Redis, see `lease.rs`): they are part of what could still be made right now.
+pub fn admitted(spec: &RateSpec, tat_us: i64, now_us: i64, held: u32) -> Decision {
+    let interval = spec.interval_us();
+    let headroom = spec.tolerance_us() - (tat_us - now_us) + interval;
     let remaining = u32::try_from((headroom / interval).max(0)).unwrap_or(u32::MAX);
-    let decision = Decision {
+    Decision {
         allowed: true,
-        remaining,
-        reset_secs: ceil_secs(new_tat - now_us),
+        remaining: remaining.saturating_add(held),
+        reset_secs: ceil_secs(tat_us - now_us),
         retry_after_secs: 0,
-    };
-    (decision, new_tat)
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Rate limits and usage quotas: GCRA buckets and quota counters, in memory (bounded) or in
-//! Redis (shared by every node, one atomic script per check). What is limited, and how much,
+//! Redis (shared by every node, one atomic script per check, or per small leased batch for a
+//! busy bucket with a large burst). What is limited, and how much,
 //! is decided by `policy` (asked by the authenticator); the rest of this module only counts.
 
 pub mod gcra;
+pub mod lease;
 pub mod memory;
 pub mod policy;
 pub mod quota;
@@ -59,6 +61,7 @@ impl Limiter {
             timeout,
             fail_open,
             MemoryLimiter::new(capacity),
+            capacity,
         )?;
         Ok(Self {
             backend: Backend::Redis(limiter),

@@ -1,10 +1,13 @@
 //! Limits shared by every node through Redis. Each check is one round trip: a Lua script
-//! (the GCRA of `gcra.rs`, or a quota counter) runs atomically on the server. The connection
+//! (the GCRA of `gcra.rs`, or a quota counter) runs atomically on the server — except that a
+//! busy bucket with a large burst is served from a small local lease of cells counted in
+//! Redis ahead of use (`lease.rs`, which states the bound this keeps). The connection
 //! is a multiplexed, auto-reconnecting `ConnectionManager` with short timeouts. If Redis
 //! cannot answer, the node keeps serving with its local limiter (fail-open, the default) or
 //! refuses (fail-closed), logs it at most every 10 s, and reports it in `/healthz`.
 
 use super::gcra::{self, Decision};
+use super::lease::{Leases, Take};
 use super::memory::MemoryLimiter;
 use super::spec::RateSpec;
 use redis::aio::ConnectionManager;
@@ -12,17 +15,26 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The GCRA of `gcra.rs`, counting `want` cells at once when there is room for them (for
+/// a lease, see `lease.rs`; one cell for a single request) after taking back `back` unused
+/// cells of an earlier lease. Returns the cells granted and the TAT before the grant.
 const RATE_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local tolerance = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
+local back = tonumber(ARGV[5])
 local stored = redis.call('GET', KEYS[1])
 local tat = now
 if stored then tat = math.max(tonumber(stored), now) end
-if tat - now > tolerance then return {0, tat} end
-local new = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', new), 'PX', math.ceil((new - now) / 1000) + 1000)
-return {1, tat}
+if back > 0 then tat = math.max(tat - back * interval, now) end
+local room = math.floor((tolerance - (tat - now)) / interval) + 1
+local granted = math.max(math.min(want, room), 0)
+if granted > 0 or back > 0 then
+  local new = tat + granted * interval
+  redis.call('SET', KEYS[1], string.format('%d', new), 'PX', math.ceil((new - now) / 1000) + 1000)
+end
+return {granted, tat}
 ";
 
 const QUOTA_SCRIPT: &str = r"
@@ -50,6 +62,7 @@ pub struct RedisLimiter {
     rate: redis::Script,
     quota: redis::Script,
     fallback: MemoryLimiter,
+    leases: Leases,
     fail_open: bool,
     degraded: AtomicBool,
     last_warning: Mutex<Option<Instant>>,
@@ -71,6 +84,7 @@ impl RedisLimiter {
         timeout: Duration,
         fail_open: bool,
         fallback: MemoryLimiter,
+        capacity: usize,
     ) -> Result<Self, RedisLimitError> {
         let connection = crate::redis_client::connect_lazily(url, timeout)
             .map_err(|e| RedisLimitError::Url(e.to_string()))?;
@@ -81,6 +95,7 @@ impl RedisLimiter {
             rate: redis::Script::new(RATE_SCRIPT),
             quota: redis::Script::new(QUOTA_SCRIPT),
             fallback,
+            leases: Leases::new(capacity),
             fail_open,
             degraded: AtomicBool::new(false),
             last_warning: Mutex::new(None),
@@ -138,23 +153,36 @@ impl RedisLimiter {
         self.fail_open
     }
 
-    /// Check and count one request in bucket `key`.
+    /// Check and count one request in bucket `key`: from a cell leased earlier when this
+    /// node holds one, otherwise one round trip that may lease a few more.
     pub async fn check(&self, key: &str, spec: &RateSpec, now_us: i64) -> Outcome<Decision> {
+        let (want, back) = match self.leases.take(key, spec, now_us) {
+            Take::Local(decision) => return Outcome::Decided(decision),
+            Take::Ask { want, back } => (want, back),
+        };
         let mut connection = self.connection.clone();
         let mut invocation = self.rate.key(format!("{}{}", self.prefix, key));
         invocation
             .arg(now_us)
             .arg(spec.interval_us())
-            .arg(spec.tolerance_us());
+            .arg(spec.tolerance_us())
+            .arg(want)
+            .arg(back);
         let result = tokio::time::timeout(
             self.timeout,
             invocation.invoke_async::<(i64, i64)>(&mut connection),
         )
         .await;
         match result {
-            Ok(Ok((_, tat))) => {
+            Ok(Ok((granted, tat))) => {
                 self.recovered();
-                Outcome::Decided(gcra::check(spec, Some(tat), now_us).0)
+                match u32::try_from(granted) {
+                    Ok(granted) if granted > 0 => {
+                        let after = tat + i64::from(granted) * spec.interval_us();
+                        Outcome::Decided(self.leases.granted(key, spec, now_us, granted, after))
+                    }
+                    _ => Outcome::Decided(gcra::check(spec, Some(tat), now_us).0),
+                }
             }
             Ok(Err(err)) => self.fall_back(&err, || self.fallback.check(key, spec, now_us)),
             Err(_) => self.fall_back(&"timed out", || self.fallback.check(key, spec, now_us)),
@@ -164,6 +192,9 @@ impl RedisLimiter {
     /// Whether one request in bucket `key` would be allowed now, without counting it: one
     /// `GET` of the bucket's TAT, judged here.
     pub async fn peek(&self, key: &str, spec: &RateSpec, now_us: i64) -> Outcome<bool> {
+        if self.leases.holds(key, spec, now_us) {
+            return Outcome::Decided(true);
+        }
         let mut connection = self.connection.clone();
         let mut command = redis::cmd("GET");
         command.arg(format!("{}{}", self.prefix, key));
