@@ -76,6 +76,10 @@ measure() {
       for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
       printf "%.0f %.1f %s %s\n", f["rps"], 1e6 * (a - b) / hz / f["requests"], f["p50_us"], f["p99_us"] }' <<< "$out"
 }
+# Lua script calls Redis has served so far (rate checks; `redis-cli` from Debian's redis-tools).
+script_calls() {
+  redis-cli -u "$redis_url" info commandstats | awk -F'[=,:]' '/^cmdstat_eval(sha)?:/ { n += $3 } END { print n + 0 }'
+}
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 start memory
@@ -89,12 +93,18 @@ credentials redis
 "$loadgen" "$redis_url_/api/whoami" key redis/clients --duration 2 > /dev/null
 
 declare -A rps cpu
+per_call=""
 cases=(key token-hash rfc9421 redis-key)
 for c in "${cases[@]}"; do rps[$c]=""; cpu[$c]=""; done
 for _ in $(seq "$rounds"); do
   for c in "${cases[@]}"; do
     case $c in
-      redis-key) r=$(measure "$redis_pid" "$redis_url_/api/whoami" key redis/clients) ;;
+      redis-key)
+        calls_before="$(script_calls)"
+        r=$(measure "$redis_pid" "$redis_url_/api/whoami" key redis/clients)
+        read -r a _ <<< "$r"
+        per_call+="$(awk -v r="$a" -v s="$seconds" -v c="$(( $(script_calls) - calls_before ))" \
+          'BEGIN { printf "%.1f", c > 0 ? r * s / c : 0 }') " ;;
       *) r=$(measure "$memory_pid" "$memory_url/api/whoami" "$c" memory/clients) ;;
     esac
     read -r a b _ <<< "$r"
@@ -116,6 +126,8 @@ for c in "${cases[@]}"; do
   printf '%-40s %10s %14s %10s\n' "$(label "$c")" "$r" "$(median ${cpu[$c]})" \
     "$(awk -v r="$r" -v k="$key_rps" 'BEGIN { printf "%.2f", r / k }')"
 done
+
+echo "Redis: $(median $per_call) requests per rate-check round trip (leased cells)"
 
 # Open loop at half the peak: latency from when each request was due.
 half=$((key_rps / 2))

@@ -3,9 +3,9 @@
 //!
 //! A lease is a number of cells the Redis script has already counted (it moved the bucket's
 //! TAT past them, exactly as it does for single requests), held by this node for at most
-//! [`LEASE_US`]. The bound that follows, for all nodes together: a bucket never admits more
-//! than the GCRA allows over any window stretched by 100 ms, because every cell is paid for
-//! in Redis before it is used and used within 100 ms of being paid for. What a lease costs is
+//! [`LEASE_US`] (one second). The bound that follows, for all nodes together: a bucket never admits more
+//! than the GCRA allows over any window stretched by one second, because every cell is paid for
+//! in Redis before it is used and used within a second of being paid for. What a lease costs is
 //! the other way round: while a node holds cells it does not use, the others may be refused
 //! up to that many requests early. That is why leases are small and only for big buckets:
 //!
@@ -23,7 +23,7 @@ use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 /// How long leased cells may be used, in microseconds.
-pub const LEASE_US: i64 = 100_000;
+pub const LEASE_US: i64 = 1_000_000;
 
 /// The most cells a node holds for one bucket.
 pub const MAX_CELLS: u32 = 16;

@@ -663,10 +663,13 @@ async fn unused_leased_cells_go_back_to_the_shared_bucket() {
     }
     // Batches of 1, 2 and 4: seven cells counted, four used, three held.
     assert_eq!(redis_tat(&url, &key).await, start + 7_000_000);
-    clock.advance(Duration::from_millis(100));
-    // The lease has expired: its three cells go back, and a batch of two is leased.
+    clock.advance(Duration::from_micros(
+        portcullis::limits::lease::LEASE_US.unsigned_abs(),
+    ));
+    // The lease has expired: its three cells go back (one more has refilled), and a batch
+    // of two is leased.
     let decision = a.check("key:slow", &spec).await.unwrap();
     assert!(decision.allowed);
     assert_eq!(redis_tat(&url, &key).await, start + 6_000_000);
-    assert_eq!(decision.remaining, 3600 - 5);
+    assert_eq!(decision.remaining, 3600 - 5 + 1);
 }
