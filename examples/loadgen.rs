@@ -59,6 +59,8 @@ struct Plan {
     sent: AtomicU64,
     limit: u64,
     stop: AtomicBool,
+    /// This run's start in nanoseconds since the epoch, to keep nonces unique across runs.
+    run: u128,
 }
 
 fn unix_secs() -> u64 {
@@ -96,7 +98,8 @@ impl Plan {
                 write!(out, "X-Token: {}\r\nX-Token-Hash: {hash}\r\n", client.key).unwrap();
             }
             Mode::Rfc9421 => {
-                let nonce = format!("n{nonce_seed:x}x{n:x}");
+                // Unique across runs too: the server refuses a nonce it has seen (replay).
+                let nonce = format!("n{:x}x{nonce_seed:x}x{n:x}", self.run);
                 let params = format!(
                     "(\"@method\" \"@target-uri\");created={};keyid=\"{}\";nonce=\"{nonce}\";alg=\"hmac-sha256\"",
                     unix_secs(),
@@ -154,6 +157,8 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<u
 struct Tally {
     latencies_us: Vec<u32>,
     errors: u64,
+    /// The first status other than 200, to say what the errors were.
+    first_bad_status: Option<u16>,
 }
 
 async fn connection(
@@ -165,6 +170,7 @@ async fn connection(
     let mut tally = Tally {
         latencies_us: Vec::with_capacity(1 << 16),
         errors: 0,
+        first_bad_status: None,
     };
     let mut stream = match TcpStream::connect(plan.addr).await {
         Ok(s) => s,
@@ -198,7 +204,10 @@ async fn connection(
         }
         match read_response(&mut stream, &mut buffer).await {
             Some(200) => {}
-            Some(_) => tally.errors += 1,
+            Some(status) => {
+                tally.errors += 1;
+                tally.first_bad_status.get_or_insert(status);
+            }
             None => {
                 tally.errors += 1;
                 break;
@@ -267,6 +276,10 @@ fn main() {
     }
     let addr: SocketAddr = authority.parse().expect("URL host must be IP:port");
     let plan = Arc::new(Plan {
+        run: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
         addr,
         authority: authority.to_owned(),
         path: path.to_owned(),
@@ -302,6 +315,9 @@ fn main() {
         (tallies, start.elapsed().as_secs_f64())
     });
     let errors: u64 = tallies.iter().map(|t| t.errors).sum();
+    if let Some(status) = tallies.iter().find_map(|t| t.first_bad_status) {
+        eprintln!("first status other than 200: {status}");
+    }
     let mut all: Vec<u32> = tallies.into_iter().flat_map(|t| t.latencies_us).collect();
     all.sort_unstable();
     let at = |q: f64| {

@@ -104,7 +104,7 @@ for _ in $(seq "$rounds"); do
         r=$(measure "$redis_pid" "$redis_url_/api/whoami" key redis/clients)
         read -r a _ <<< "$r"
         per_call+="$(awk -v r="$a" -v s="$seconds" -v c="$(( $(script_calls) - calls_before ))" \
-          'BEGIN { printf "%.1f", c > 0 ? r * s / c : 0 }') " ;;
+          'BEGIN { printf "%.1f", (c > 0 ? r * s / c : 0) }') " ;;
       *) r=$(measure "$memory_pid" "$memory_url/api/whoami" "$c" memory/clients) ;;
     esac
     read -r a b _ <<< "$r"
