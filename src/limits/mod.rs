@@ -28,7 +28,7 @@ pub struct Unavailable;
 
 enum Backend {
     Memory(MemoryLimiter),
-    Redis(RedisLimiter),
+    Redis(Box<RedisLimiter>),
 }
 
 /// Counts requests and uses.
@@ -64,7 +64,7 @@ impl Limiter {
             capacity,
         )?;
         Ok(Self {
-            backend: Backend::Redis(limiter),
+            backend: Backend::Redis(Box::new(limiter)),
             clock,
         })
     }
