@@ -59,6 +59,8 @@ struct Plan {
     sent: AtomicU64,
     limit: u64,
     stop: AtomicBool,
+    /// Connections in all (to stagger the open loop's senders).
+    connections: u64,
     /// This run's start in nanoseconds since the epoch, to keep nonces unique across runs.
     run: u128,
 }
@@ -125,21 +127,29 @@ impl Plan {
     }
 }
 
+/// The status and total length of the response at the start of `buffer`, once its head
+/// is complete; `Err` when it is not HTTP.
+fn response_head(buffer: &[u8]) -> Result<Option<(u16, usize)>, ()> {
+    let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Ok(None);
+    };
+    let head = std::str::from_utf8(&buffer[..end]).map_err(|_| ())?;
+    let status: u16 = head.get(9..12).ok_or(())?.parse().map_err(|_| ())?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    Ok(Some((status, end + 4 + length)))
+}
+
 /// Read one response; `Some(status)` or `None` when the connection broke.
 async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<u16> {
     loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buffer[..end]).ok()?;
-            let status: u16 = head.get(9..12)?.parse().ok()?;
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            let total = end + 4 + length;
+        if let Some((status, total)) = response_head(buffer).ok()? {
             while buffer.len() < total {
                 if stream.read_buf(buffer).await.ok()? == 0 {
                     return None;
@@ -154,6 +164,78 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<u
     }
 }
 
+/// The same on a blocking socket, for the open loop's sender threads.
+fn read_response_blocking(stream: &mut std::net::TcpStream, buffer: &mut Vec<u8>) -> Option<u16> {
+    use std::io::Read;
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some((status, total)) = response_head(buffer).ok()?
+            && buffer.len() >= total
+        {
+            buffer.drain(..total);
+            return Some(status);
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// One open-loop connection on its own thread: each request is sent when it is due
+/// (`thread::sleep`, precise to tens of microseconds, where tokio's timer rounds to a
+/// millisecond) and its latency counted from then, so a slow answer delays no schedule
+/// without being counted.
+fn open_loop_connection(plan: &Plan, index: u64, step: Duration, start: Instant) -> Tally {
+    use std::io::Write;
+    let mut tally = Tally {
+        latencies_us: Vec::with_capacity(1 << 16),
+        errors: 0,
+        first_bad_status: None,
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect(plan.addr) else {
+        tally.errors += 1;
+        return tally;
+    };
+    stream.set_nodelay(true).ok();
+    let mut request = Vec::with_capacity(1024);
+    let mut buffer = Vec::with_capacity(8192);
+    let connections = plan.connections.max(1);
+    let mut due = start + step.mul_f64(index as f64 / connections as f64);
+    while !plan.stop.load(Ordering::Relaxed) {
+        let n = plan.sent.fetch_add(1, Ordering::Relaxed);
+        if n >= plan.limit {
+            break;
+        }
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        plan.request(n, index, &mut request);
+        if stream.write_all(&request).is_err() {
+            tally.errors += 1;
+            break;
+        }
+        match read_response_blocking(&mut stream, &mut buffer) {
+            Some(200) => {}
+            Some(status) => {
+                tally.errors += 1;
+                tally.first_bad_status.get_or_insert(status);
+            }
+            None => {
+                tally.errors += 1;
+                break;
+            }
+        }
+        let took = due.elapsed().as_micros();
+        tally
+            .latencies_us
+            .push(u32::try_from(took).unwrap_or(u32::MAX));
+        due += step;
+    }
+    tally
+}
+
 struct Tally {
     latencies_us: Vec<u32>,
     errors: u64,
@@ -161,12 +243,8 @@ struct Tally {
     first_bad_status: Option<u16>,
 }
 
-async fn connection(
-    plan: Arc<Plan>,
-    index: u64,
-    interval: Option<Duration>,
-    start: Instant,
-) -> Tally {
+/// One closed-loop connection: the next request as soon as the last is answered.
+async fn connection(plan: Arc<Plan>, index: u64) -> Tally {
     let mut tally = Tally {
         latencies_us: Vec::with_capacity(1 << 16),
         errors: 0,
@@ -182,21 +260,12 @@ async fn connection(
     stream.set_nodelay(true).ok();
     let mut request = Vec::with_capacity(1024);
     let mut buffer = Vec::with_capacity(8192);
-    // Open loop: this connection's share of the rate, staggered across connections.
-    let mut due = interval.map(|i| start + i.mul_f64(index as f64 / 1000.0));
     while !plan.stop.load(Ordering::Relaxed) {
         let n = plan.sent.fetch_add(1, Ordering::Relaxed);
         if n >= plan.limit {
             break;
         }
-        let began = match (due, interval) {
-            (Some(at), Some(step)) => {
-                tokio::time::sleep_until(at.into()).await;
-                due = Some(at + step);
-                at
-            }
-            _ => Instant::now(),
-        };
+        let began = Instant::now();
         plan.request(n, index, &mut request);
         if stream.write_all(&request).await.is_err() {
             tally.errors += 1;
@@ -280,6 +349,7 @@ fn main() {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default(),
+        connections,
         addr,
         authority: authority.to_owned(),
         path: path.to_owned(),
@@ -290,16 +360,33 @@ fn main() {
         limit,
         stop: AtomicBool::new(false),
     });
-    // One thread: the generator's own CPU stays on one core, as wrk -t1's does.
+    if let Some(rate) = rate {
+        // Open loop: a thread per connection, each sending its share of the rate on time.
+        let step = Duration::from_secs_f64(connections as f64 / rate);
+        let start = Instant::now();
+        let senders: Vec<_> = (0..connections)
+            .map(|i| {
+                let plan = Arc::clone(&plan);
+                std::thread::spawn(move || open_loop_connection(&plan, i, step, start))
+            })
+            .collect();
+        if limit == u64::MAX {
+            std::thread::sleep(Duration::from_secs_f64(duration));
+            plan.stop.store(true, Ordering::Relaxed);
+        }
+        let tallies: Vec<Tally> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+        report(tallies, start.elapsed().as_secs_f64());
+        return;
+    }
+    // Closed loop on one thread: the generator's own CPU stays on one core, as wrk -t1's does.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let interval = rate.map(|r| Duration::from_secs_f64(connections as f64 / r));
     let (tallies, seconds) = runtime.block_on(async {
         let start = Instant::now();
         let tasks: Vec<_> = (0..connections)
-            .map(|i| tokio::spawn(connection(Arc::clone(&plan), i, interval, start)))
+            .map(|i| tokio::spawn(connection(Arc::clone(&plan), i)))
             .collect();
         if limit == u64::MAX {
             let stopper = Arc::clone(&plan);
@@ -314,6 +401,11 @@ fn main() {
         }
         (tallies, start.elapsed().as_secs_f64())
     });
+    report(tallies, seconds);
+}
+
+/// Print the one result line (and, on errors, what they were).
+fn report(tallies: Vec<Tally>, seconds: f64) {
     let errors: u64 = tallies.iter().map(|t| t.errors).sum();
     if let Some(status) = tallies.iter().find_map(|t| t.first_bad_status) {
         eprintln!("first status other than 200: {status}");
