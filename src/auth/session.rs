@@ -170,7 +170,7 @@ impl SessionManager {
                 self.single,
             )
             .await?;
-        self.cache.opened(&record.key_id, &superseded);
+        self.cache.changed();
         Ok(Login {
             token: self.token_for(&record),
             csrf: SecretString::new(self.csrf_for(&record.id)),
@@ -308,7 +308,9 @@ impl SessionManager {
             .store
             .end_sessions(scope, self.clock.unix(), reason)
             .await?;
-        self.cache.ended(&ended);
+        if !ended.is_empty() {
+            self.cache.changed();
+        }
         Ok(ended)
     }
 

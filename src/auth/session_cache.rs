@@ -75,24 +75,10 @@ impl SessionCache {
             .insert(key_id.to_owned(), (generation, sessions));
     }
 
-    /// A login with `key_id` opened a session and may have ended `superseded`.
-    pub fn opened(&self, key_id: &str, superseded: &[String]) {
+    /// A login opened a session (perhaps ending older ones), or sessions ended, on this node:
+    /// the generation moves, so nothing cached before is used again. Per-entry removal
+    /// would say no more: the ids alone do not say which keys' lists held them.
+    pub fn changed(&self) {
         self.changes.fetch_add(1, Ordering::SeqCst);
-        self.by_key.remove(key_id);
-        for id in superseded {
-            self.by_id.remove(id);
-        }
-    }
-
-    /// Sessions `ended` on this node: forgotten by id, and every key's list (ends are rare,
-    /// and the ids alone do not say which keys' lists held them).
-    pub fn ended(&self, ended: &[String]) {
-        self.changes.fetch_add(1, Ordering::SeqCst);
-        for id in ended {
-            self.by_id.remove(id);
-        }
-        if !ended.is_empty() {
-            self.by_key.clear();
-        }
     }
 }

@@ -14,7 +14,8 @@
 //! - otherwise a node holds at most `burst / 32` cells of it, and never more than 16;
 //! - the batch starts at one cell and doubles only while leases are used up before they
 //!   expire, halving when one expires unused, so a quiet key asks for one cell at a time;
-//! - unused cells still ahead of the schedule are given back with the next lease.
+//! - unused cells still ahead of the schedule are given back with the next lease, and so
+//!   are cells granted beyond the limit to requests that asked at the same time.
 
 use super::gcra::{self, Decision};
 use super::spec::RateSpec;
@@ -36,14 +37,30 @@ pub fn batch_limit(spec: &RateSpec) -> u32 {
 }
 
 struct Lease {
-    /// Cells paid for in Redis and not used yet.
+    /// Cells paid for in Redis and not used yet (at most the bucket's batch limit).
     cells: u32,
+    /// Cells granted beyond that, to requests that asked at the same time: never used,
+    /// given back with the next request to Redis.
+    surplus: u32,
     /// When they may no longer be used.
     expires_us: i64,
     /// The batch to ask for next.
     want: u32,
     /// The bucket's TAT in Redis just after this node's last lease.
     tat_us: i64,
+}
+
+impl Lease {
+    /// Of `unused` cells plus the surplus, those to give back now: only cells still ahead of
+    /// the schedule, because once the TAT has passed them the bucket has forgotten them.
+    fn give_back(&mut self, unused: u32, spec: &RateSpec, now_us: i64) -> u32 {
+        let cells = unused.saturating_add(std::mem::take(&mut self.surplus));
+        if cells == 0 || self.tat_us <= now_us {
+            return 0;
+        }
+        let ahead = (self.tat_us - now_us) / spec.interval_us();
+        cells.min(u32::try_from(ahead).unwrap_or(u32::MAX))
+    }
 }
 
 struct Shard {
@@ -112,22 +129,17 @@ impl Leases {
             }
             // Used up before it expired: this bucket is busy here, ask for more.
             lease.want = (lease.want * 2).min(limit);
+            let back = lease.give_back(0, spec, now_us);
             return Take::Ask {
                 want: lease.want,
-                back: 0,
+                back,
             };
         }
-        let mut back = 0;
-        if lease.cells > 0 {
+        let unused = std::mem::take(&mut lease.cells);
+        if unused > 0 {
             lease.want = (lease.want / 2).max(1);
-            // Only cells still ahead of the schedule are given back: once the TAT has
-            // passed them, the bucket has forgotten them already.
-            if lease.tat_us > now_us {
-                let ahead = (lease.tat_us - now_us) / spec.interval_us();
-                back = lease.cells.min(u32::try_from(ahead).unwrap_or(u32::MAX));
-            }
-            lease.cells = 0;
         }
+        let back = lease.give_back(unused, spec, now_us);
         Take::Ask {
             want: lease.want.min(limit),
             back,
@@ -164,10 +176,11 @@ impl Leases {
         if let Some(lease) = shard.leases.get_mut(key) {
             if lease.cells > 0 && lease.expires_us > now_us {
                 // Another request's lease arrived first: pool the cells, but never let
-                // any of them outlive the earlier deadline.
-                // any of them outlive the earlier deadline. The later grant has the
-                // later TAT.
-                lease.cells += held;
+                // any of them outlive the earlier deadline, nor hold more than the batch
+                // limit (the rest go back). The later grant has the later TAT.
+                let pooled = lease.cells.saturating_add(held);
+                lease.cells = pooled.min(batch_limit(spec));
+                lease.surplus = lease.surplus.saturating_add(pooled - lease.cells);
                 lease.tat_us = lease.tat_us.max(tat_us);
             } else {
                 // A fresh lease: its TAT may be below the last one when cells went back.
@@ -192,6 +205,7 @@ impl Leases {
             key.into(),
             Lease {
                 cells: held,
+                surplus: 0,
                 expires_us: now_us + LEASE_US,
                 want: granted.max(1),
                 tat_us,
@@ -282,6 +296,24 @@ mod tests {
         assert_eq!(
             leases.take("k", &spec, NOW + 7_000_000),
             Take::Ask { want: 1, back: 0 }
+        );
+    }
+
+    #[test]
+    fn grants_that_arrive_together_pool_no_more_than_the_limit_and_give_the_rest_back() {
+        let leases = Leases::new(100);
+        let spec = RateSpec::parse("3600/hour").unwrap();
+        leases.granted("k", &spec, NOW, 16, NOW + 16_000_000);
+        // A second request asked at the same time and was granted 16 more.
+        let decision = leases.granted("k", &spec, NOW, 16, NOW + 32_000_000);
+        assert_eq!(decision.remaining, 3600 - 32 + 16, "16 held, not 30");
+        for _ in 0..16 {
+            assert!(matches!(leases.take("k", &spec, NOW), Take::Local(_)));
+        }
+        assert_eq!(
+            leases.take("k", &spec, NOW),
+            Take::Ask { want: 16, back: 14 },
+            "the 14 cells over the limit go back with the next request"
         );
     }
 
