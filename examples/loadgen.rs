@@ -183,6 +183,28 @@ fn read_response_blocking(stream: &mut std::net::TcpStream, buffer: &mut Vec<u8>
     }
 }
 
+impl Tally {
+    /// Count one answer (`None`: the connection broke) and its latency since `since`;
+    /// whether the connection can go on.
+    fn record(&mut self, answer: Option<u16>, since: Instant) -> bool {
+        match answer {
+            Some(200) => {}
+            Some(status) => {
+                self.errors += 1;
+                self.first_bad_status.get_or_insert(status);
+            }
+            None => {
+                self.errors += 1;
+                return false;
+            }
+        }
+        let took = since.elapsed().as_micros();
+        self.latencies_us
+            .push(u32::try_from(took).unwrap_or(u32::MAX));
+        true
+    }
+}
+
 /// One open-loop connection on its own thread: each request is sent when it is due
 /// (`thread::sleep`, precise to tens of microseconds, where tokio's timer rounds to a
 /// millisecond) and its latency counted from then, so a slow answer delays no schedule
@@ -216,21 +238,9 @@ fn open_loop_connection(plan: &Plan, index: u64, step: Duration, start: Instant)
             tally.errors += 1;
             break;
         }
-        match read_response_blocking(&mut stream, &mut buffer) {
-            Some(200) => {}
-            Some(status) => {
-                tally.errors += 1;
-                tally.first_bad_status.get_or_insert(status);
-            }
-            None => {
-                tally.errors += 1;
-                break;
-            }
+        if !tally.record(read_response_blocking(&mut stream, &mut buffer), due) {
+            break;
         }
-        let took = due.elapsed().as_micros();
-        tally
-            .latencies_us
-            .push(u32::try_from(took).unwrap_or(u32::MAX));
         due += step;
     }
     tally
@@ -271,21 +281,9 @@ async fn connection(plan: Arc<Plan>, index: u64) -> Tally {
             tally.errors += 1;
             break;
         }
-        match read_response(&mut stream, &mut buffer).await {
-            Some(200) => {}
-            Some(status) => {
-                tally.errors += 1;
-                tally.first_bad_status.get_or_insert(status);
-            }
-            None => {
-                tally.errors += 1;
-                break;
-            }
+        if !tally.record(read_response(&mut stream, &mut buffer).await, began) {
+            break;
         }
-        let took = began.elapsed().as_micros();
-        tally
-            .latencies_us
-            .push(u32::try_from(took).unwrap_or(u32::MAX));
     }
     tally
 }

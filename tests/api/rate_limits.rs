@@ -479,23 +479,7 @@ async fn signature_nonces_are_shared_between_nodes_through_redis() {
     let Some(url) = require_redis("shared nonces") else {
         return;
     };
-    use portcullis::clock::{Clock, SystemClock};
-    use portcullis::limits::Limiter;
-    use std::sync::Arc;
-    let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let node = || {
-        Limiter::redis(
-            &url,
-            &prefix,
-            Duration::from_millis(500),
-            false,
-            100,
-            clock.clone(),
-        )
-        .unwrap()
-    };
-    let (a, b) = (node(), node());
+    let (a, b, _clock, _) = redis_nodes(&url);
     let ttl = Duration::from_secs(61);
     assert_eq!(a.remember_once("nonce:s1:n1", ttl).await, Ok(Some(true)));
     assert_eq!(
