@@ -342,7 +342,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = (
             status,
-            axum::Json(json!({ "error": error, "message": message })),
+            super::json::Json(json!({ "error": error, "message": message })),
         )
             .into_response();
         response

@@ -110,7 +110,7 @@ impl RatePolicy {
         let (name, bucket) = match caller {
             // The rate is part of the bucket name: changing a key's rate starts a fresh
             // bucket instead of judging the new rate by the old one's schedule.
-            Caller::Key { id, .. } => ("key", format!("key:{id}:{spec}")),
+            Caller::Key { id, .. } => ("key", key_bucket(id, &spec)),
             Caller::Address(ip) => ("address", address_bucket(*ip)),
         };
         let mut counted = count_one(limiter, name, &bucket, spec).await?;
@@ -187,6 +187,17 @@ async fn count_one<'a>(
     } else {
         Err(OverLimit::Refused(counted))
     }
+}
+
+/// The bucket of a key at `spec`: `key:<id>:<spec>`, built without the formatting machinery
+/// (this runs on every limited request; the name is also the Redis key, so its shape stays).
+fn key_bucket(id: &str, spec: &RateSpec) -> String {
+    let mut name = String::with_capacity(48);
+    name.push_str("key:");
+    name.push_str(id);
+    name.push(':');
+    spec.push_to(&mut name);
+    name
 }
 
 /// The bucket of a client address (IPv6 per /64).

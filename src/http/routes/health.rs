@@ -1,11 +1,12 @@
 //! `GET /healthz`: unauthenticated liveness and store reachability, for load balancers.
 
+use crate::http::json::Json;
 use crate::http::state::AppState;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
 

@@ -15,15 +15,16 @@ use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::json::Json;
 use crate::http::middleware::authorize::Guard;
 use crate::http::state::AppState;
 use crate::store::{KeyFilter, KeyState};
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 /// Routes of this area.

@@ -8,12 +8,13 @@ use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::json::Json;
 use crate::http::middleware::authorize::Guard;
 use crate::http::state::AppState;
 use crate::store::{SessionRecord, SessionScope};
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

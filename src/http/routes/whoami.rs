@@ -3,12 +3,13 @@
 use crate::auth::keys::{QuotaView, quota_view, rfc3339};
 use crate::auth::{KeySource, Permission, Principal, Role};
 use crate::config::RouteGroup;
+use crate::http::json::Json;
 use crate::http::middleware::authorize::Guard;
 use crate::http::state::AppState;
+use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 
 /// Routes of this area.
@@ -32,9 +33,18 @@ struct Identity<'a> {
     key_id: &'a str,
     expires_at: Option<String>,
     source: KeySource,
-    permissions: Vec<&'static str>,
+    permissions: Permissions,
     rate_limit: Option<&'a str>,
     quota: Option<QuotaView>,
+}
+
+/// A role's permissions, written as a list of names straight from the role's table.
+struct Permissions(&'static [Permission]);
+
+impl Serialize for Permissions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|p| p.as_str()))
+    }
 }
 
 async fn whoami(State(state): State<AppState>, principal: Principal) -> Response {
@@ -52,12 +62,7 @@ async fn whoami(State(state): State<AppState>, principal: Principal) -> Response
         key_id: &principal.key_id,
         expires_at: principal.expires_at.and_then(rfc3339),
         source: principal.source,
-        permissions: principal
-            .role
-            .permissions()
-            .iter()
-            .map(|p| p.as_str())
-            .collect(),
+        permissions: Permissions(principal.role.permissions()),
         rate_limit: principal.rate_limit.as_deref(),
         quota,
     })

@@ -13,15 +13,16 @@ use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::json::Json;
 use crate::http::middleware::authorize::{Guard, PublicLimit, limit_public};
 use crate::http::request_facts::body_bytes;
 use crate::http::state::AppState;
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 

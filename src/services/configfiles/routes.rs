@@ -10,16 +10,17 @@ use crate::auth::envelope::Opened;
 use crate::auth::keys::rfc3339;
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
+use crate::http::json::Json;
 use crate::http::middleware::authorize::{PublicLimit, limit_public};
 use crate::http::request_facts::{body_bytes, origin};
 use crate::http::state::AppState;
 use crate::services::configfiles::{self, Request as ConfigRequest};
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::{Map, Value};
 
 /// Routes of this area.
