@@ -5,13 +5,19 @@
 //! ```sh
 //! cargo run --release --example fill_store -- data/portcullis.db 100000 1000000 "$(cat data/audit.key)"
 //! ```
+//!
+//! With a fifth argument, a file name, the keys are real ones (`key_format::generate`, stored
+//! by their SHA-256 as the server stores them) and their tokens are written to that file,
+//! one per line, for load tests that need many working keys (`scripts/memory_soak.sh`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis::audit::chain_hash;
+use portcullis::auth::key_format;
 use portcullis::secret::SecretKey;
 use portcullis::store::AuditDraft;
 use sqlx::Connection;
+use std::io::Write as _;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -23,6 +29,9 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
     let audit_key = SecretKey::from_hex(&args.next().expect("audit key (64 hex)")).unwrap();
+    let mut tokens = args
+        .next()
+        .map(|out| std::io::BufWriter::new(std::fs::File::create(out).expect("tokens file")));
     let url = format!("sqlite://{path}");
     // Created and migrated by the store itself, then filled directly.
     drop(portcullis::store::connect(&url).await.unwrap());
@@ -37,13 +46,22 @@ async fn main() {
             .unwrap();
     }
     for key in 0..keys {
+        let (id, hash) = match tokens.as_mut() {
+            Some(out) => {
+                let generated = key_format::generate().unwrap();
+                let token = generated.token.expose();
+                writeln!(out, "{token}").unwrap();
+                (generated.id, key_format::hash(token))
+            }
+            None => (format!("{key:012}"), [(key % 251) as u8; 32]),
+        };
         sqlx::query(
             "INSERT INTO api_keys (id, owner_id, role, label, key_hash, metadata, enabled, \
              created_at, revision) VALUES (?, ?, 'user', 'generated', ?, '{\"n\":1}', TRUE, ?, 1)",
         )
-        .bind(format!("{key:012}"))
+        .bind(id)
         .bind(format!("owner{:08}", key / 100))
-        .bind(&[(key % 251) as u8; 32][..])
+        .bind(&hash[..])
         .bind(1_700_000_000 + key)
         .execute(&mut *tx)
         .await
@@ -91,5 +109,8 @@ async fn main() {
         prev = hash;
     }
     tx.commit().await.unwrap();
+    if let Some(mut out) = tokens {
+        out.flush().unwrap();
+    }
     println!("{path}: {keys} keys, {events} audit records");
 }
