@@ -2,10 +2,12 @@
 //! (`<log_file>.YYYY-MM-DD`, seed 004's daily-rotated log). Secrets never reach a log: the
 //! types that hold them print `***`, and the auth layer logs only public key prefixes.
 
+pub mod tick_writer;
+
 use crate::config::{LogFormat, LoggingSettings};
-use tracing_appender::non_blocking::WorkerGuard;
+use tick_writer::FlushGuard;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// Errors setting up logging.
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +33,11 @@ pub enum TelemetryError {
 
 /// Install the global subscriber. Keep the returned guard alive for the life of the process:
 /// dropping it flushes buffered lines.
-pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, TelemetryError> {
+pub fn init(settings: &LoggingSettings) -> Result<Option<FlushGuard>, TelemetryError> {
     let filter =
         EnvFilter::try_new(&settings.level).map_err(|e| TelemetryError::Filter(e.to_string()))?;
-    let (writer, guard, ansi) = match &settings.log_file {
-        None => (BoxMakeWriter::new(std::io::stderr), None, false),
+    let (writer, guard) = match &settings.log_file {
+        None => (Output::Stderr, None),
         Some(path) => {
             let dir = path
                 .parent()
@@ -55,18 +57,15 @@ pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, Telemetry
             let appender = builder
                 .build(dir)
                 .map_err(|e| TelemetryError::Appender(e.to_string()))?;
-            // Lossy, but never silently: when the disk falls behind a flood, lines are dropped
-            // rather than stalling every request on a full buffer (which would turn a slow
-            // disk into an outage), and the number dropped is logged as soon as it can be.
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            report_dropped_lines(writer.error_counter());
-            (BoxMakeWriter::new(writer), Some(guard), false)
+            // Lossy, but never silently: see `tick_writer`.
+            let (writer, guard) = tick_writer::spawn(appender)
+                .map_err(|e| TelemetryError::Appender(e.to_string()))?;
+            (Output::File(writer), Some(guard))
         }
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(ansi);
+        .with_writer(writer);
     // `try_init` fails only if a subscriber is already installed (tests); that is fine.
     let _ = match settings.format {
         LogFormat::Text => builder.try_init(),
@@ -79,26 +78,42 @@ pub fn init(settings: &LoggingSettings) -> Result<Option<WorkerGuard>, Telemetry
     Ok(guard)
 }
 
-/// Every 10 s, log how many lines the file writer had to drop since the last report.
-fn report_dropped_lines(counter: tracing_appender::non_blocking::ErrorCounter) {
-    let spawned = std::thread::Builder::new()
-        .name("log-drops".to_owned())
-        .spawn(move || {
-            let mut reported = 0;
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(10));
-                let dropped = counter.dropped_lines();
-                if dropped > reported {
-                    tracing::warn!(
-                        dropped = dropped - reported,
-                        total = dropped,
-                        "the log file fell behind; lines were dropped"
-                    );
-                    reported = dropped;
-                }
-            }
-        });
-    if let Err(err) = spawned {
-        tracing::warn!(error = %err, "cannot watch for dropped log lines");
+/// Where lines go. An enum rather than `BoxMakeWriter`, which allocates a boxed writer for
+/// every event (every request, with the access log on).
+enum Output {
+    Stderr,
+    File(tick_writer::TickWriter),
+}
+
+/// One event's writer for [`Output`].
+enum OutputLine<'a> {
+    Stderr(std::io::Stderr),
+    File(tick_writer::Line<'a>),
+}
+
+impl<'a> MakeWriter<'a> for Output {
+    type Writer = OutputLine<'a>;
+
+    fn make_writer(&'a self) -> OutputLine<'a> {
+        match self {
+            Output::Stderr => OutputLine::Stderr(std::io::stderr()),
+            Output::File(file) => OutputLine::File(file.make_writer()),
+        }
+    }
+}
+
+impl std::io::Write for OutputLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            OutputLine::Stderr(out) => out.write(buf),
+            OutputLine::File(out) => out.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            OutputLine::Stderr(out) => out.flush(),
+            OutputLine::File(out) => out.flush(),
+        }
     }
 }
