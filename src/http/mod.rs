@@ -5,6 +5,7 @@ pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod framing_errors;
+pub mod header_timer;
 pub mod json;
 pub mod middleware;
 pub mod rate_headers;

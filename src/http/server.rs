@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
@@ -22,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::connections::PerAddress;
 use super::framing_errors::Hardened;
+use super::header_timer::ConnectionTimer;
 use tower::ServiceExt;
 
 /// Connection-level limits.
@@ -53,9 +54,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+    builder.header_read_timeout(limits.header_read_timeout);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -91,7 +90,9 @@ pub async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let builder = builder.clone();
+        let mut builder = builder.clone();
+        // One timer per connection: it arms one sleep for many requests (`header_timer`).
+        builder.timer(ConnectionTimer::new());
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let handshake_timeout = limits.tls_handshake_timeout;

@@ -449,6 +449,38 @@ async fn a_repeated_credential_header_is_refused_and_changes_nothing() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// The header timer is armed once per connection and re-armed when it fires early
+/// (`http::header_timer`): each request's deadline must still run from that request, neither
+/// from an earlier one (cut off too soon) nor never (kept open).
+#[tokio::test]
+async fn each_kept_alive_request_gets_its_own_header_deadline() {
+    let app = spawn_app_with(|s| s.limits.header_read_timeout = Duration::from_millis(500)).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut buf = [0u8; 4096];
+    for _ in 0..3 {
+        // Each request comes 300 ms after the last answer: inside its own deadline, past
+        // what would be left of the first one's after the second wait.
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Now idle: closed at the last request's deadline (500 ms after its answer), not later.
+    let idle = std::time::Instant::now() - Duration::from_millis(300);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "an idle connection was kept open");
+    let after = idle.elapsed();
+    assert!(
+        (Duration::from_millis(450)..Duration::from_millis(1500)).contains(&after),
+        "closed {after:?} after the last answer; the deadline is 500 ms"
+    );
+}
+
 #[tokio::test]
 async fn slow_and_idle_clients_are_let_go() {
     let app = spawn_app_with(|s| s.limits.header_read_timeout = Duration::from_millis(500)).await;
