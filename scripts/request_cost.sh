@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request (callgrind counts, repeatable whatever else the machine does):
 # each route run with N requests and with none; the difference over N. Needs valgrind.
+# Each route also with the log at info to a file (the access line's cost, writer thread included).
 # Usage: scripts/request_cost.sh [N, default 2000]
 set -euo pipefail
 n="${1:-2000}"
@@ -15,4 +16,7 @@ for route in healthz whoami; do
   base="$(count "$route" 0)"
   full="$(count "$route" "$n")"
   echo "$route: $(( (full - base) / n )) instructions per request"
+  base="$(count "$route" 0 logged)"
+  full="$(count "$route" "$n" logged)"
+  echo "$route with the access log at info to a file: $(( (full - base) / n )) instructions per request"
 done

@@ -2,6 +2,7 @@
 //! (`<log_file>.YYYY-MM-DD`, seed 004's daily-rotated log). Secrets never reach a log: the
 //! types that hold them print `***`, and the auth layer logs only public key prefixes.
 
+pub mod access_format;
 pub mod tick_writer;
 
 use crate::config::{LogFormat, LoggingSettings};
@@ -68,7 +69,9 @@ pub fn init(settings: &LoggingSettings) -> Result<Option<FlushGuard>, TelemetryE
         .with_writer(writer);
     // `try_init` fails only if a subscriber is already installed (tests); that is fine.
     let _ = match settings.format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder
+            .event_format(access_format::TextLines::default())
+            .try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

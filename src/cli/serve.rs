@@ -46,7 +46,7 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
         settings.storage.data_dir = dir;
     }
     settings.validate()?;
-    let _guard = telemetry::init(&settings.logging)?;
+    let log_guard = telemetry::init(&settings.logging)?;
     if args.tls_self_signed {
         if settings.server.tls.is_some() {
             anyhow::bail!("--tls-self-signed and [server.tls] are both set; choose one");
@@ -72,6 +72,10 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
     let app = Application::build(settings, Arc::new(SystemClock), env_keys).await?;
     let address = app.local_addr()?;
     tracing::info!(%address, "listening");
+    // Whatever start-up said is in the log file before anyone is told the server is up.
+    if let Some(guard) = &log_guard {
+        guard.sync(std::time::Duration::from_secs(2));
+    }
     // One machine-readable line on stdout, so scripts (and tests) using port 0 find the server.
     outln!("portcullis listening on {scheme}://{address}");
     app.run(shutdown).await

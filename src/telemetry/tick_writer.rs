@@ -16,7 +16,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::MakeWriter;
@@ -38,6 +38,10 @@ struct Shared {
     pending: Mutex<Vec<u8>>,
     dropped: AtomicU64,
     stop: AtomicBool,
+    /// Syncs asked for (`FlushGuard::sync`), and the last one whose lines are written.
+    asked: AtomicU64,
+    synced: Mutex<u64>,
+    synced_changed: Condvar,
 }
 
 impl Shared {
@@ -64,6 +68,9 @@ pub fn spawn<W: Write + Send + 'static>(file: W) -> std::io::Result<(TickWriter,
         pending: Mutex::new(Vec::with_capacity(64 * 1024)),
         dropped: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        asked: AtomicU64::new(0),
+        synced: Mutex::new(0),
+        synced_changed: Condvar::new(),
     });
     let thread = std::thread::Builder::new()
         .name("log-writer".to_owned())
@@ -87,6 +94,7 @@ fn run<W: Write>(shared: &Shared, mut file: W) {
     let (mut reported, mut last_report) = (0, Instant::now());
     loop {
         let stopping = shared.stop.load(Ordering::Acquire);
+        let asked = shared.asked.load(Ordering::Acquire);
         std::mem::swap(&mut *shared.lock(), &mut out);
         if !out.is_empty() {
             if let Err(err) = file.write_all(&out).and_then(|()| file.flush()) {
@@ -98,6 +106,12 @@ fn run<W: Write>(shared: &Shared, mut file: W) {
                 out = Vec::with_capacity(64 * 1024);
             }
         }
+        let mut synced = shared.synced.lock().unwrap_or_else(|p| p.into_inner());
+        if asked > *synced {
+            *synced = asked;
+            shared.synced_changed.notify_all();
+        }
+        drop(synced);
         if stopping {
             return;
         }
@@ -114,6 +128,23 @@ fn run<W: Write>(shared: &Shared, mut file: W) {
             last_report = Instant::now();
         }
         std::thread::park_timeout(TICK);
+    }
+}
+
+impl FlushGuard {
+    /// Wait until every line logged before this call is in the file (at most `within`).
+    /// For the moments where the file must already say something: before the server
+    /// announces that it listens, start-up warnings are in the log.
+    pub fn sync(&self, within: Duration) {
+        let ticket = self.shared.asked.fetch_add(1, Ordering::AcqRel) + 1;
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
+        let synced = self.shared.synced.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self
+            .shared
+            .synced_changed
+            .wait_timeout_while(synced, within, |synced| *synced < ticket);
     }
 }
 
@@ -206,6 +237,12 @@ mod tests {
                 .write_all(format!("line {i}\n").as_bytes())
                 .unwrap();
         }
+        guard.sync(Duration::from_secs(5));
+        assert_eq!(
+            text(&sink).lines().count(),
+            1001,
+            "sync returned before the lines were in"
+        );
         drop(guard);
         let text = text(&sink);
         assert_eq!(text.lines().count(), 1001);

@@ -39,22 +39,57 @@ impl Pending {
         })
     }
 
-    /// Write the line for `response`.
+    /// Write the line for `response`. Values go as plain strings and numbers: the text
+    /// formatter (`telemetry::access_format`) copies them in, and JSON has them as strings
+    /// as before.
     pub fn write(self, response: &Response) {
-        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let caller = response.extensions().get::<Caller>();
+        let latency = Millis::of(self.started.elapsed());
+        let client = self.client.map(|ip| ip.to_string());
         tracing::info!(
             target: TARGET,
-            method = %self.method,
-            route = %self.route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
+            method = self.method.as_str(),
+            route = self.route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
             status = response.status().as_u16(),
-            latency_ms = format_args!("{latency_ms:.3}"),
-            client = %Client(self.client),
-            request_id = %self.request_id.as_ref().map_or("", |r| r.0.as_str()),
-            key_id = %caller.map_or("-", |c| c.key_id.as_str()),
-            owner_id = %caller.map_or("-", |c| c.owner_id.as_str()),
+            latency_ms = latency.as_str(),
+            client = client.as_deref().unwrap_or("-"),
+            request_id = self.request_id.as_ref().map_or("", |r| r.0.as_str()),
+            key_id = caller.map_or("-", |c| c.key_id.as_str()),
+            owner_id = caller.map_or("-", |c| c.owner_id.as_str()),
             "request"
         );
+    }
+}
+
+/// A latency in milliseconds with three decimals (`0.003`), written without float formatting.
+struct Millis {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Millis {
+    fn of(elapsed: std::time::Duration) -> Self {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let mut buf = [0u8; 24];
+        let mut digits = itoa::Buffer::new();
+        let whole = digits.format(micros / 1000).as_bytes();
+        let mut len = whole.len().min(19);
+        buf[..len].copy_from_slice(&whole[..len]);
+        let frac = micros % 1000;
+        for digit in [
+            b'.',
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ] {
+            buf[len] = digit;
+            len += 1;
+        }
+        Self { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0.000")
     }
 }
 
@@ -90,14 +125,20 @@ impl AttachCaller for Option<Caller> {
     }
 }
 
-/// The client address, or `-` when unknown, printed without an allocation.
-struct Client(Option<std::net::IpAddr>);
+#[cfg(test)]
+mod tests {
+    use super::Millis;
+    use std::time::Duration;
 
-impl std::fmt::Display for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(ip) => ip.fmt(f),
-            None => f.write_str("-"),
+    #[test]
+    fn latencies_read_as_milliseconds_with_three_decimals() {
+        for (micros, text) in [
+            (3, "0.003"),
+            (1_250, "1.250"),
+            (999_999, "999.999"),
+            (12_345_678, "12345.678"),
+        ] {
+            assert_eq!(Millis::of(Duration::from_micros(micros)).as_str(), text);
         }
     }
 }
