@@ -58,6 +58,7 @@ async fn cluster(backend: Backend, test: &str) -> Option<Cluster> {
              refresh_interval = \"1h\"\n\n\
              [limits]\nredis_prefix = \"{prefix}\"\nredis_failure = \"closed\"\n\
              per_address = \"100000/min\"\n\n[limits.groups]\nmessage_posts = \"100000/min\"\n\n\
+             [limits.roles]\nadmin = \"1000000/min\"\n\n\
              [envelope]\nprivate_key = '''{server}'''\n\n\
              [files.notes]\npath = \"{notes}\"\nformat = \"text\"\nbackup = false\n\n\
              [client_keys.alice]\npublic_key = '''{client_pem}'''\nfiles = [\"notes\"]\n",
