@@ -18,6 +18,7 @@ use portcullis::secret::SecretKey;
 use portcullis::store::AuditDraft;
 use sqlx::Connection;
 use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -29,9 +30,16 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
     let audit_key = SecretKey::from_hex(&args.next().expect("audit key (64 hex)")).unwrap();
-    let mut tokens = args
-        .next()
-        .map(|out| std::io::BufWriter::new(std::fs::File::create(out).expect("tokens file")));
+    let mut tokens = args.next().map(|out| {
+        // Working keys in plaintext: readable by the owner only.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(out)
+            .expect("a new tokens file");
+        std::io::BufWriter::new(file)
+    });
     let url = format!("sqlite://{path}");
     // Created and migrated by the store itself, then filled directly.
     drop(portcullis::store::connect(&url).await.unwrap());

@@ -3,7 +3,7 @@
 # on this machine: GET /api/whoami with a plain key, with seed 001's X-Token + X-Token-Hash, and
 # RFC 9421 signed (a fresh nonce and `created` on every request); the plain key again with the
 # limits in Redis; then an open-loop run at half the plain key's peak for latency percentiles.
-# Every case uses the same generator (examples/loadgen.rs: one thread, 32 kept-alive
+# Every case uses the same generator (examples/loadgen/: one thread, 32 kept-alive
 # connections, 1,000 keys with a session each), so the ratios compare the server, not the
 # clients. For each: requests per second and the server's CPU time per request (user +
 # system from /proc/<pid>/stat over the requests counted).

@@ -17,19 +17,15 @@
 //! - unused cells still ahead of the schedule are given back with the next lease, and so
 //!   are cells granted beyond the limit to requests that asked at the same time.
 
+use super::bounded::BoundedMap;
 use super::gcra::{self, Decision};
 use super::spec::RateSpec;
-use std::collections::HashMap;
-use std::hash::BuildHasher;
-use std::sync::Mutex;
 
 /// How long leased cells may be used, in microseconds.
 pub const LEASE_US: i64 = 1_000_000;
 
 /// The most cells a node holds for one bucket.
 pub const MAX_CELLS: u32 = 16;
-
-const SHARDS: usize = 16;
 
 /// The largest batch a node leases for a bucket of `spec`; 1 means "never lease".
 pub fn batch_limit(spec: &RateSpec) -> u32 {
@@ -63,11 +59,6 @@ impl Lease {
     }
 }
 
-struct Shard {
-    leases: HashMap<Box<str>, Lease>,
-    last_sweep_us: i64,
-}
-
 /// What to do with one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
@@ -84,9 +75,7 @@ pub enum Take {
 
 /// The leases this node holds, bounded like the in-memory buckets.
 pub struct Leases {
-    shards: Vec<Mutex<Shard>>,
-    per_shard: usize,
-    hasher: std::collections::hash_map::RandomState,
+    leases: BoundedMap<Lease>,
 }
 
 impl Leases {
@@ -94,22 +83,8 @@ impl Leases {
     /// are lost, which only makes the limit stricter).
     pub fn new(capacity: usize) -> Self {
         Self {
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(Shard {
-                        leases: HashMap::new(),
-                        last_sweep_us: 0,
-                    })
-                })
-                .collect(),
-            per_shard: capacity.div_ceil(SHARDS).max(1),
-            hasher: std::collections::hash_map::RandomState::new(),
+            leases: BoundedMap::new(capacity),
         }
-    }
-
-    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
-        let index = (self.hasher.hash_one(key) as usize) % SHARDS;
-        self.shards[index].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Use a held cell for one request in `key`, or say what to ask Redis for.
@@ -118,8 +93,8 @@ impl Leases {
         if limit == 1 {
             return Take::Ask { want: 1, back: 0 };
         }
-        let mut shard = self.shard(key);
-        let Some(lease) = shard.leases.get_mut(key) else {
+        let mut shard = self.leases.shard(key);
+        let Some(lease) = shard.entries.get_mut(key) else {
             return Take::Ask { want: 1, back: 0 };
         };
         if lease.expires_us > now_us {
@@ -151,9 +126,9 @@ impl Leases {
         if batch_limit(spec) == 1 {
             return false;
         }
-        let shard = self.shard(key);
-        shard
-            .leases
+        self.leases
+            .shard(key)
+            .entries
             .get(key)
             .is_some_and(|l| l.cells > 0 && l.expires_us > now_us)
     }
@@ -172,8 +147,8 @@ impl Leases {
         if batch_limit(spec) == 1 {
             return gcra::admitted(spec, tat_us, now_us, 0);
         }
-        let mut shard = self.shard(key);
-        if let Some(lease) = shard.leases.get_mut(key) {
+        let mut shard = self.leases.shard(key);
+        if let Some(lease) = shard.entries.get_mut(key) {
             if lease.cells > 0 && lease.expires_us > now_us {
                 // Another request's lease arrived first: pool the cells, but never let
                 // any of them outlive the earlier deadline, nor hold more than the batch
@@ -190,41 +165,25 @@ impl Leases {
             }
             return gcra::admitted(spec, lease.tat_us, now_us, lease.cells);
         }
-        if shard.leases.len() >= self.per_shard {
-            if now_us - shard.last_sweep_us >= 1_000_000 {
-                shard.last_sweep_us = now_us;
-                shard.leases.retain(|_, l| l.expires_us > now_us);
-            }
-            if shard.leases.len() >= self.per_shard
-                && let Some(victim) = shard.leases.keys().next().cloned()
-            {
-                shard.leases.remove(&victim);
-            }
-        }
-        shard.leases.insert(
-            key.into(),
-            Lease {
-                cells: held,
-                surplus: 0,
-                expires_us: now_us + LEASE_US,
-                want: granted.max(1),
-                tat_us,
-            },
-        );
+        let lease = Lease {
+            cells: held,
+            surplus: 0,
+            expires_us: now_us + LEASE_US,
+            want: granted.max(1),
+            tat_us,
+        };
+        shard.insert_new(key, lease, now_us, |l| l.expires_us > now_us);
         gcra::admitted(spec, tat_us, now_us, held)
     }
 
     /// Leased buckets held, for tests and measurements.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).leases.len())
-            .sum()
+        self.leases.len()
     }
 
     /// Whether no lease is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.leases.is_empty()
     }
 }
 
@@ -319,11 +278,11 @@ mod tests {
 
     #[test]
     fn a_full_table_drops_a_lease_instead_of_growing() {
-        let leases = Leases::new(SHARDS * 2);
+        let leases = Leases::new(32);
         let spec = RateSpec::parse("100000/s").unwrap();
         for i in 0..1000 {
             leases.granted(&format!("k{i}"), &spec, NOW, 2, NOW + 20);
         }
-        assert!(leases.len() <= SHARDS * 2, "{}", leases.len());
+        assert!(leases.len() <= 32, "{}", leases.len());
     }
 }

@@ -1,71 +1,39 @@
-//! In-memory buckets and quota counters, bounded. Buckets are sharded to keep lock hold
-//! times short under load. A bucket whose TAT has passed is equivalent to no bucket, so idle
-//! entries are swept when a shard fills; if a shard is full of active buckets an arbitrary
-//! one is dropped (it restarts full), which bounds memory at the price of a little leniency
-//! under a flood of distinct keys.
+//! In-memory buckets and quota counters, bounded. The buckets live in a `BoundedMap`: a
+//! bucket whose TAT has passed is equivalent to no bucket, so idle ones are swept when a shard
+//! fills; if a shard is full of active buckets an arbitrary one is dropped (it restarts
+//! full), which bounds memory at the price of a little leniency under a flood of distinct
+//! keys.
 
+use super::bounded::BoundedMap;
 use super::gcra::{self, Decision};
 use super::spec::RateSpec;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Mutex;
-
-const SHARDS: usize = 16;
-
-struct Shard {
-    buckets: HashMap<Box<str>, i64>,
-    last_sweep_us: i64,
-}
 
 /// Bounded in-memory rate limiter.
 pub struct MemoryLimiter {
-    shards: Vec<Mutex<Shard>>,
-    per_shard: usize,
-    hasher: std::collections::hash_map::RandomState,
+    /// Each bucket's TAT.
+    buckets: BoundedMap<i64>,
     quotas: Mutex<HashMap<String, i64>>,
 }
 
 impl MemoryLimiter {
     /// A limiter holding at most about `capacity` buckets.
     pub fn new(capacity: usize) -> Self {
-        let per_shard = capacity.div_ceil(SHARDS).max(1);
         Self {
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(Shard {
-                        buckets: HashMap::new(),
-                        last_sweep_us: 0,
-                    })
-                })
-                .collect(),
-            per_shard,
-            hasher: std::collections::hash_map::RandomState::new(),
+            buckets: BoundedMap::new(capacity),
             quotas: Mutex::new(HashMap::new()),
         }
     }
 
     /// Check and count one request in bucket `key`.
     pub fn check(&self, key: &str, spec: &RateSpec, now_us: i64) -> Decision {
-        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
-        let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-        let (decision, tat) = gcra::check(spec, shard.buckets.get(key).copied(), now_us);
+        let mut shard = self.buckets.shard(key);
+        let (decision, tat) = gcra::check(spec, shard.entries.get(key).copied(), now_us);
         if decision.allowed {
-            if let Some(slot) = shard.buckets.get_mut(key) {
-                *slot = tat;
-            } else {
-                if shard.buckets.len() >= self.per_shard {
-                    // Sweep idle buckets at most once a second per shard.
-                    if now_us - shard.last_sweep_us >= 1_000_000 {
-                        shard.last_sweep_us = now_us;
-                        shard.buckets.retain(|_, tat| *tat > now_us);
-                    }
-                    if shard.buckets.len() >= self.per_shard
-                        && let Some(victim) = shard.buckets.keys().next().cloned()
-                    {
-                        shard.buckets.remove(&victim);
-                    }
-                }
-                shard.buckets.insert(key.into(), tat);
+            match shard.entries.get_mut(key) {
+                Some(slot) => *slot = tat,
+                None => shard.insert_new(key, tat, now_us, |tat| *tat > now_us),
             }
         }
         decision
@@ -73,9 +41,8 @@ impl MemoryLimiter {
 
     /// Whether one request in bucket `key` would be allowed now, without counting it.
     pub fn peek(&self, key: &str, spec: &RateSpec, now_us: i64) -> bool {
-        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
-        let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-        gcra::check(spec, shard.buckets.get(key).copied(), now_us)
+        let shard = self.buckets.shard(key);
+        gcra::check(spec, shard.entries.get(key).copied(), now_us)
             .0
             .allowed
     }
@@ -95,10 +62,7 @@ impl MemoryLimiter {
 
     /// Buckets held, for measurements.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).buckets.len())
-            .sum()
+        self.buckets.len()
     }
 
     /// Whether no bucket is held.
@@ -122,7 +86,7 @@ mod tests {
                     .allowed
             );
         }
-        assert!(limiter.len() <= 1_000 + SHARDS, "{}", limiter.len());
+        assert!(limiter.len() <= 1_000 + 16, "{}", limiter.len());
     }
 
     #[test]

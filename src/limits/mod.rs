@@ -3,6 +3,7 @@
 //! busy bucket with a large burst). What is limited, and how much,
 //! is decided by `policy` (asked by the authenticator); the rest of this module only counts.
 
+pub mod bounded;
 pub mod gcra;
 pub mod lease;
 pub mod memory;

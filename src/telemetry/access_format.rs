@@ -11,7 +11,6 @@
 //! A value is copied raw only if it holds no control character; otherwise it is written
 //! escaped (`{:?}`), so a line can never be split or carry terminal escapes.
 
-use crate::http::middleware::access_log::TARGET;
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
@@ -20,6 +19,11 @@ use tracing_subscriber::fmt::format::{Format, Full, Writer};
 use tracing_subscriber::fmt::time::SystemTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
+
+/// The `tracing` target of access lines (`http::middleware::access_log` writes them). Defined
+/// here, with the formatter that recognises them, so that logging does not reach up into the
+/// HTTP layer.
+pub const TARGET: &str = "portcullis::access";
 
 /// The text formatter: access lines here, the rest by `Format::default()`.
 #[derive(Default)]
@@ -98,7 +102,28 @@ impl Visit for Fields<'_, '_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.name(field);
-        self.result = self.result.and_then(|()| write!(self.writer, "{value:?}"));
+        let mut escaping = Escaping(&mut *self.writer);
+        self.result = self.result.and_then(|()| write!(escaping, "{value:?}"));
+    }
+}
+
+/// Passes text through, but a control character goes out escaped (`\n`, `\u{1b}`): what a
+/// value formats to must not split the line or reach a terminal as an escape sequence.
+struct Escaping<'a, 'w>(&'a mut Writer<'w>);
+
+impl fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if !text.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return self.0.write_str(text);
+        }
+        for c in text.chars() {
+            if c.is_ascii_control() {
+                write!(self.0, "{}", c.escape_debug())?;
+            } else {
+                self.0.write_char(c)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -250,6 +275,13 @@ mod tests {
             || tracing::info!(target: TARGET, route = "a\nb\x1b[31m", "request"),
         );
         assert!(ours.contains(r#"route="a\nb\u{1b}[31m""#), "{ours}");
+        assert_eq!(ours.lines().count(), 1);
+        // A value given as Display (`%`) is escaped the same way.
+        let (_, ours) = both(
+            || {},
+            || tracing::info!(target: TARGET, route = %"a\rb\x07", "request"),
+        );
+        assert!(ours.contains(r#"route=a\rb\u{7}"#), "{ours}");
         assert_eq!(ours.lines().count(), 1);
         let other =
             || tracing::warn!(target: "portcullis::other", detail = "x y", count = 3, "something");

@@ -92,14 +92,23 @@ pub fn spawn<W: Write + Send + 'static>(file: W) -> std::io::Result<(TickWriter,
 fn run<W: Write>(shared: &Shared, mut file: W) {
     let mut out = Vec::with_capacity(64 * 1024);
     let (mut reported, mut last_report) = (0, Instant::now());
+    let (mut failed_writes, mut last_failure) = (0u64, None);
     loop {
         let stopping = shared.stop.load(Ordering::Acquire);
         let asked = shared.asked.load(Ordering::Acquire);
         std::mem::swap(&mut *shared.lock(), &mut out);
         if !out.is_empty() {
             if let Err(err) = file.write_all(&out).and_then(|()| file.flush()) {
-                // The log is where this would go; stderr is what is left.
-                eprintln!("portcullis: cannot write the log file: {err}");
+                // The log is where this would go; stderr is what is left. Said once per
+                // report period, not on every tick of a full disk.
+                failed_writes += 1;
+                if last_failure.is_none_or(|at: Instant| at.elapsed() >= REPORT_EVERY) {
+                    eprintln!(
+                        "portcullis: cannot write the log file ({failed_writes} batches of \
+                         lines lost so far): {err}"
+                    );
+                    last_failure = Some(Instant::now());
+                }
             }
             out.clear();
             if out.capacity() > KEEP_CAPACITY {
@@ -248,6 +257,45 @@ mod tests {
         assert_eq!(text.lines().count(), 1001);
         assert!(text.ends_with("line 999\n"), "{text}");
         assert_eq!(writer.dropped(), 0);
+    }
+
+    /// A file that refuses its first writes (a full disk), then takes them.
+    struct Refusing {
+        refusals: usize,
+        sink: Sink,
+    }
+
+    impl Write for Refusing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.refusals > 0 {
+                self.refusals -= 1;
+                return Err(std::io::Error::other("no space left on device"));
+            }
+            self.sink.write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_file_that_fails_for_a_while_loses_those_batches_and_takes_later_lines() {
+        let sink = Sink::default();
+        let (writer, guard) = spawn(Refusing {
+            refusals: 3,
+            sink: sink.clone(),
+        })
+        .unwrap();
+        for i in 0..3 {
+            writer
+                .make_writer()
+                .write_all(format!("lost {i}\n").as_bytes())
+                .unwrap();
+            guard.sync(Duration::from_secs(5));
+        }
+        writer.make_writer().write_all(b"kept\n").unwrap();
+        drop(guard);
+        assert_eq!(text(&sink), "kept\n");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use axum::response::Response;
 use std::time::Instant;
 
 /// The `tracing` target of access lines.
-pub const TARGET: &str = "portcullis::access";
+pub use crate::telemetry::access_format::TARGET;
 
 /// What the line needs from the request, taken before the request is handed on: only cheap
 /// clones (the route is shared, the address is a copy).
