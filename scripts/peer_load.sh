@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Portcullis side by side with its peers, in one run on this machine: nginx answering
 # GET /api/whoami from a static map of the same 1,000 keys (scripts/nginx/peer.conf), a bare
-# hyper server (examples/hyper_floor.rs), and Portcullis's /healthz and /api/whoami with a key
+# hyper server (examples/hyper_floor.rs, also with our headers and through axum), and Portcullis's /healthz and /api/whoami with a key
 # whose limits are checked but never reached. For each: requests per second (wrk -t1 -c32,
 # keep-alive) and the server's CPU time per request (user + system from /proc/<pid>/stat
 # over the requests wrk counted) — the figure this machine's noise moves least.
@@ -59,10 +59,15 @@ cp "$root/scripts/nginx/peer.conf" nginx.conf
 echo "listen 127.0.0.1:$nginx_port;" > listen.conf
 nginx -p "$work" -c "$work/nginx.conf" 2> nginx.err &
 pids+=($!); nginx_master=$!
-"$floor" > floor.txt &
-pids+=($!); floor_pid=$!
-for _ in $(seq 50); do grep -q listening floor.txt 2>/dev/null && break; sleep 0.1; done
-floor_url="$(sed -n 's/^listening on //p' floor.txt)"
+# The floor in its three shapes (examples/hyper_floor.rs): bare; with Portcullis's headers;
+# those headers through an axum Router with no middleware.
+declare -A floor_pid floor_url
+for shape in bare headers axum; do
+  "$floor" 0 "$shape" > "floor-$shape.txt" &
+  pids+=($!); floor_pid[$shape]=$!
+  for _ in $(seq 50); do grep -q listening "floor-$shape.txt" 2>/dev/null && break; sleep 0.1; done
+  floor_url[$shape]="$(sed -n 's/^listening on //p' "floor-$shape.txt")"
+done
 sleep 0.5
 nginx_pids() { echo "$nginx_master $(pgrep -P "$nginx_master" | tr '\n' ' ')"; }
 
@@ -80,14 +85,16 @@ measure() {
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 declare -A rps cpu
-cases=(nginx floor healthz whoami)
+cases=(nginx floor floor_headers floor_axum healthz whoami)
 for c in "${cases[@]}"; do rps[$c]=""; cpu[$c]=""; done
 wrk -t1 -c"$connections" -d2s -H "X-API-Key: $key" "$url/api/whoami" > /dev/null   # warm-up
 for _ in $(seq "$rounds"); do
   for c in "${cases[@]}"; do
     case $c in
       nginx) r=$(measure "http://127.0.0.1:$nginx_port/api/whoami" "$(nginx_pids)" -H "X-API-Key: $key") ;;
-      floor) r=$(measure "$floor_url/" "$floor_pid") ;;
+      floor) r=$(measure "${floor_url[bare]}/" "${floor_pid[bare]}") ;;
+      floor_headers) r=$(measure "${floor_url[headers]}/" "${floor_pid[headers]}") ;;
+      floor_axum) r=$(measure "${floor_url[axum]}/" "${floor_pid[axum]}") ;;
       healthz) r=$(measure "$url/healthz" "$portcullis") ;;
       whoami) r=$(measure "$url/api/whoami" "$portcullis" -H "X-API-Key: $key") ;;
     esac
@@ -99,6 +106,8 @@ label() {
   case $1 in
     nginx) echo "nginx, static map of the keys (peer)" ;;
     floor) echo "bare hyper (examples/hyper_floor)" ;;
+    floor_headers) echo "bare hyper, Portcullis's response headers" ;;
+    floor_axum) echo "… through axum's Router, no middleware" ;;
     healthz) echo "Portcullis GET /healthz" ;;
     whoami) echo "Portcullis GET /api/whoami, key + limits" ;;
   esac

@@ -34,12 +34,22 @@ impl<T: Serialize> IntoResponse for Json<T> {
             return ApiError::Internal(format!("response body did not serialize: {err}"))
                 .into_response();
         }
-        let mut response = Response::new(Body::from(body));
-        let headers = response.headers_mut();
-        headers.reserve(HEADERS);
-        headers.insert(header::CONTENT_TYPE, JSON.clone());
-        response
+        with_room(Body::from(body))
     }
+}
+
+/// A response whose JSON body is a constant (the common `/healthz` answer, asked for many
+/// times a second): no serialization, and the same room for the headers.
+pub fn fixed(body: &'static str) -> Response {
+    with_room(Body::from(body))
+}
+
+fn with_room(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.reserve(HEADERS);
+    headers.insert(header::CONTENT_TYPE, JSON.clone());
+    response
 }
 
 #[cfg(test)]
@@ -51,6 +61,16 @@ mod tests {
     #[tokio::test]
     async fn a_body_is_json_with_room_for_our_headers() {
         let response = Json(serde_json::json!({"status": "ok"})).into_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert!(response.headers().capacity() >= HEADERS);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], br#"{"status":"ok"}"#);
+    }
+
+    #[tokio::test]
+    async fn a_fixed_body_is_sent_as_it_is_with_the_same_room() {
+        let response = fixed(r#"{"status":"ok"}"#);
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
         assert!(response.headers().capacity() >= HEADERS);

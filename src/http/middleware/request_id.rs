@@ -25,6 +25,13 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String, HeaderValue);
 
+impl RequestId {
+    /// The id as a header value, ready to send.
+    pub fn value(&self) -> &HeaderValue {
+        &self.1
+    }
+}
+
 fn acceptable(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
@@ -85,7 +92,7 @@ pub fn assign(headers: &HeaderMap) -> RequestId {
 pub fn echo(id: &RequestId, response: &mut Response) {
     response
         .headers_mut()
-        .insert(X_REQUEST_ID.clone(), id.1.clone());
+        .insert(X_REQUEST_ID.clone(), id.value().clone());
 }
 
 #[cfg(test)]

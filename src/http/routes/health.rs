@@ -1,10 +1,10 @@
 //! `GET /healthz`: unauthenticated liveness and store reachability, for load balancers.
 
-use crate::http::json::Json;
+use crate::http::json::{self, Json};
 use crate::http::state::AppState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -40,14 +40,7 @@ async fn health(State(state): State<AppState>) -> Response {
         // With Redis configured, say whether limits are shared or local (fail-open).
         match state.limiter.redis_status() {
             // Probes arrive many times a second: the common answer is a constant.
-            None => (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                r#"{"status":"ok"}"#,
-            )
-                .into_response(),
+            None => json::fixed(r#"{"status":"ok"}"#),
             Some(redis) => Json(WithRedis {
                 status: "ok",
                 redis: redis.redis,
