@@ -45,6 +45,8 @@ pub struct AuditEvent {
     pub(crate) draft: AuditDraft,
     /// The client address, typed: refusals are aggregated per address.
     pub(crate) client_ip: Option<IpAddr>,
+    /// Counted like a refusal though it succeeded (see [`AuditEvent::repeats_counted`]).
+    pub(crate) repeats_counted: bool,
 }
 
 /// `text` cut to [`MAX_TEXT`] characters (marked with `…` when cut).
@@ -108,7 +110,24 @@ impl AuditEvent {
                 extra: serde_json::Map::new(),
             },
             client_ip: None,
+            repeats_counted: false,
         }
+    }
+
+    /// Repeats of this event are counted, as refusals are (the first of its kind, client,
+    /// reason and subject in a window in full, then one summary with the count), and the
+    /// caller does not wait for it to be committed: for a success that changes nothing, such
+    /// as a key verification, which another service may ask for on every one of its own
+    /// requests.
+    pub fn repeats_counted(mut self) -> Self {
+        self.repeats_counted = true;
+        self
+    }
+
+    /// Whether the caller waits until the event is committed: a success acknowledges a
+    /// change, and must not be acknowledged before its record is durable.
+    pub(crate) fn awaits_commit(&self) -> bool {
+        self.draft.outcome == Outcome::Success.as_str() && !self.repeats_counted
     }
 
     /// Where it happened: `api`, `cli`, `system`.
@@ -163,9 +182,9 @@ impl AuditEvent {
         self
     }
 
-    /// Whether this event records a refusal (which may be aggregated).
-    pub(crate) fn is_refusal(&self) -> bool {
-        self.draft.outcome != Outcome::Success.as_str()
+    /// Whether repeats of this event are counted rather than recorded one by one.
+    pub(crate) fn counts_repeats(&self) -> bool {
+        self.draft.outcome != Outcome::Success.as_str() || self.repeats_counted
     }
 }
 

@@ -28,6 +28,8 @@ struct TallyKey {
     client: Option<IpAddr>,
     reason: Option<String>,
     actor: Option<String>,
+    /// What the event was about, when it names something (the key a verification checked).
+    subject: Option<String>,
 }
 
 #[derive(Debug)]
@@ -44,7 +46,11 @@ impl Tally {
             return None;
         }
         let mut draft = self.first.clone();
-        draft.message = "repeated refusals, counted".to_owned();
+        draft.message = if draft.outcome == super::Outcome::Success.as_str() {
+            "repeated, counted".to_owned()
+        } else {
+            "repeated refusals, counted".to_owned()
+        };
         draft
             .extra
             .insert("repeated".to_owned(), self.repeated.into());
@@ -104,6 +110,11 @@ impl RefusalGate {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             actor: draft.owner_id.as_ref().and(draft.key_id.clone()),
+            subject: draft
+                .extra
+                .get("subject")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }
     }
 

@@ -183,18 +183,19 @@ impl AuditLog {
     /// summary instead (see `refusals`).
     pub async fn record(&self, event: AuditEvent) {
         let now = self.now_ms();
-        if event.is_refusal()
+        let wait = event.awaits_commit();
+        if event.counts_repeats()
             && let Some(gate) = &self.gate
         {
             let admission = gate.admit(&event, now);
             for summary in admission.summaries {
-                self.write(summary, now).await;
+                self.write(summary, now, false).await;
             }
             if !admission.record {
                 return;
             }
         }
-        self.write(event.draft, now).await;
+        self.write(event.draft, now, wait).await;
     }
 
     /// Record the summaries of refusal windows that have ended (called periodically).
@@ -202,7 +203,7 @@ impl AuditLog {
         let Some(gate) = &self.gate else { return };
         let now = self.now_ms();
         for summary in gate.finished(now) {
-            self.write(summary, now).await;
+            self.write(summary, now, false).await;
         }
     }
 
@@ -211,15 +212,16 @@ impl AuditLog {
         let Some(gate) = &self.gate else { return };
         let now = self.now_ms();
         for summary in gate.drain() {
-            self.write(summary, now).await;
+            self.write(summary, now, false).await;
         }
     }
 
-    async fn write(&self, mut draft: AuditDraft, now_ms: i64) {
+    /// Write one record; with `wait`, return only once it is committed.
+    async fn write(&self, mut draft: AuditDraft, now_ms: i64, wait: bool) {
         draft.at_ms = now_ms;
         match &self.sender {
             Some(sender) => {
-                let (ack, committed) = if draft.outcome == super::Outcome::Success.as_str() {
+                let (ack, committed) = if wait {
                     let (ack, committed) = oneshot::channel();
                     (Some(ack), Some(committed))
                 } else {

@@ -19,7 +19,10 @@ pub mod session_cache;
 pub mod signature;
 pub mod verifier;
 
-pub use authenticator::{Admitted, Authenticator, Denial, Denied, RequestBody, RequestFacts};
+pub use authenticator::{
+    Admitted, Authenticator, Denial, Denied, KeyCheck, RateView, RequestBody, RequestFacts,
+    VerifyCode,
+};
 pub use authn_policy::AuthnPolicy;
 pub use env_keys::EnvKeys;
 pub use keys::{KeyError, KeyManager};

@@ -2,6 +2,8 @@
 //!
 //! Built in: `admin` ⊇ `user` (seed 000's key types), and `device` — the phone that sends SMS
 //! — which is separate: it holds only what the device gateway needs, not the user's rights.
+//! Two service roles hold one thing each besides their identity: `verifier` (another service
+//! asking whether a key its clients sent is good) and `monitor` (a Prometheus scraper).
 //! A later service adds a [`Permission`] variant and grants it here; handlers never compare
 //! roles.
 
@@ -30,6 +32,10 @@ pub enum Permission {
     DatabaseReset,
     /// Report as the phone: deliveries and replies (the device role only).
     DeviceReport,
+    /// Ask whether a key is valid on behalf of another service (`POST /api/keys/verify`).
+    KeysVerify,
+    /// Read the Prometheus metrics (`GET /metrics`).
+    MetricsRead,
 }
 
 impl Permission {
@@ -44,6 +50,8 @@ impl Permission {
         Permission::CampaignsAll,
         Permission::DatabaseReset,
         Permission::DeviceReport,
+        Permission::KeysVerify,
+        Permission::MetricsRead,
     ];
 
     /// Stable name, as used in logs and audit records.
@@ -58,16 +66,29 @@ impl Permission {
             Permission::CampaignsAll => "campaigns.all",
             Permission::DatabaseReset => "database.reset",
             Permission::DeviceReport => "device.report",
+            Permission::KeysVerify => "keys.verify",
+            Permission::MetricsRead => "metrics.read",
         }
+    }
+
+    /// Parse a stable name (a verification request names the permissions it needs).
+    pub fn parse(name: &str) -> Option<Permission> {
+        Permission::ALL.iter().copied().find(|p| p.as_str() == name)
     }
 
     /// The least-privileged built-in role that holds this permission: named in 403 bodies
     /// (`"Admin role required"`), as seed 000's clients expect.
     pub fn required_role(self) -> Role {
-        [Role::Device, Role::User, Role::Admin]
-            .into_iter()
-            .find(|role| role.grants(self))
-            .unwrap_or(Role::Admin)
+        [
+            Role::Device,
+            Role::Verifier,
+            Role::Monitor,
+            Role::User,
+            Role::Admin,
+        ]
+        .into_iter()
+        .find(|role| role.grants(self))
+        .unwrap_or(Role::Admin)
     }
 }
 
@@ -81,11 +102,21 @@ pub enum Role {
     User,
     /// The SMS-sending device: only device-gateway operations.
     Device,
+    /// A service that verifies keys its own clients present: `keys.verify` only.
+    Verifier,
+    /// A metrics scraper: `metrics.read` only.
+    Monitor,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: &'static [Role] = &[Role::Admin, Role::User, Role::Device];
+    pub const ALL: &'static [Role] = &[
+        Role::Admin,
+        Role::User,
+        Role::Device,
+        Role::Verifier,
+        Role::Monitor,
+    ];
 
     /// Stored and wire name.
     pub fn as_str(self) -> &'static str {
@@ -93,6 +124,8 @@ impl Role {
             Role::Admin => "admin",
             Role::User => "user",
             Role::Device => "device",
+            Role::Verifier => "verifier",
+            Role::Monitor => "monitor",
         }
     }
 
@@ -102,6 +135,8 @@ impl Role {
             Role::Admin => "Admin",
             Role::User => "User",
             Role::Device => "Device",
+            Role::Verifier => "Verifier",
+            Role::Monitor => "Monitor",
         }
     }
 
@@ -126,7 +161,11 @@ impl Role {
             Permission::Campaigns,
             Permission::CampaignsAll,
             Permission::DatabaseReset,
+            Permission::KeysVerify,
+            Permission::MetricsRead,
         ];
+        const VERIFIER: &[Permission] = &[Permission::IdentityRead, Permission::KeysVerify];
+        const MONITOR: &[Permission] = &[Permission::IdentityRead, Permission::MetricsRead];
         // The phone reports; it holds none of the user's rights (seed 000: a device key on a
         // campaign route is 403), and no user or admin key may report as the phone.
         const DEVICE: &[Permission] = &[Permission::IdentityRead, Permission::DeviceReport];
@@ -134,6 +173,8 @@ impl Role {
             Role::Admin => ADMIN,
             Role::User => USER,
             Role::Device => DEVICE,
+            Role::Verifier => VERIFIER,
+            Role::Monitor => MONITOR,
         }
     }
 
@@ -177,6 +218,26 @@ mod tests {
         assert!(!Role::Admin.grants(Permission::DeviceReport));
         assert!(!Role::User.grants(Permission::DeviceReport));
         assert!(!Role::User.grants(Permission::CampaignsAll));
+    }
+
+    #[test]
+    fn the_service_roles_hold_one_permission_each_and_admin_holds_both() {
+        assert_eq!(Permission::KeysVerify.required_role(), Role::Verifier);
+        assert_eq!(Permission::MetricsRead.required_role(), Role::Monitor);
+        assert!(Role::Admin.grants(Permission::KeysVerify));
+        assert!(Role::Admin.grants(Permission::MetricsRead));
+        for role in [Role::User, Role::Device, Role::Monitor] {
+            assert!(!role.grants(Permission::KeysVerify), "{role}");
+        }
+        for role in [Role::User, Role::Device, Role::Verifier] {
+            assert!(!role.grants(Permission::MetricsRead), "{role}");
+        }
+        assert!(!Role::Verifier.grants(Permission::KeysManage));
+        assert_eq!(
+            Permission::parse("keys.verify"),
+            Some(Permission::KeysVerify)
+        );
+        assert_eq!(Permission::parse("keys.Verify"), None);
     }
 
     #[test]

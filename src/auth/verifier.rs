@@ -81,6 +81,16 @@ impl From<KeyFormatError> for AuthError {
     }
 }
 
+/// A presented key whose secret matched: an environment key (always usable), or a stored
+/// record whose state is still to be checked.
+#[derive(Debug)]
+pub enum Identified {
+    /// One of the keys given in environment variables.
+    Environment(Principal),
+    /// A stored key.
+    Stored(Arc<KeyRecord>),
+}
+
 /// Verifies presented keys; shared by every request on this node.
 pub struct KeyVerifier {
     store: Arc<dyn Store>,
@@ -126,10 +136,21 @@ impl KeyVerifier {
 
     /// Authenticate a presented key string.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        match self.identify(token).await? {
+            Identified::Environment(principal) => Ok(principal),
+            Identified::Stored(record) => self.admit(&record),
+        }
+    }
+
+    /// Whose key this is, without asking whether it may be used now: the format and
+    /// checksum, then the environment keys, then the stored record, whose hash must match
+    /// in constant time. [`KeyVerifier::admit`] then checks its state; the two are apart so
+    /// that a verification on behalf of another service can say whose revoked key it saw.
+    pub async fn identify(&self, token: &str) -> Result<Identified, AuthError> {
         let parsed = key_format::parse(token)?;
         let hash = key_format::hash(token);
         if let Some(env) = self.env.find(&hash) {
-            return Ok(Principal {
+            return Ok(Identified::Environment(Principal {
                 key_id: env.variable.to_owned(),
                 owner_id: env.variable.to_owned(),
                 owner: env.variable.to_owned(),
@@ -140,7 +161,7 @@ impl KeyVerifier {
                 method: AuthMethod::ApiKey,
                 rate_limit: None,
                 quota: None,
-            });
+            }));
         }
         let ParsedKey::Issued { id } = parsed else {
             return Err(AuthError::Refused(Refusal::Unknown));
@@ -149,7 +170,7 @@ impl KeyVerifier {
         if !bool::from(record.key_hash.ct_eq(&hash)) {
             return Err(AuthError::Refused(Refusal::WrongSecret));
         }
-        self.admit(&record)
+        Ok(Identified::Stored(record))
     }
 
     /// The principal of a stored key known by id, if the key is usable now. For sessions,
@@ -159,7 +180,9 @@ impl KeyVerifier {
         self.admit(&record)
     }
 
-    fn admit(&self, record: &KeyRecord) -> Result<Principal, AuthError> {
+    /// The principal of an identified stored key, if its state lets it be used now (and the
+    /// use is noted for its last-used time).
+    pub fn admit(&self, record: &KeyRecord) -> Result<Principal, AuthError> {
         let now = self.clock.unix();
         match record.state(now) {
             KeyState::Active => {}
@@ -167,8 +190,7 @@ impl KeyVerifier {
             KeyState::Expired => return Err(AuthError::Refused(Refusal::Expired)),
             KeyState::Disabled => return Err(AuthError::Refused(Refusal::Disabled)),
         }
-        let role = Role::parse(&record.role)
-            .ok_or_else(|| StoreError::Corrupt(format!("key {} has unknown role", record.id)))?;
+        let principal = Self::principal_of(record)?;
         {
             let mut last_used = self.lock_last_used();
             match last_used.get_mut(&record.id) {
@@ -178,6 +200,13 @@ impl KeyVerifier {
                 }
             }
         }
+        Ok(principal)
+    }
+
+    /// Who a stored key speaks for, whatever its state.
+    pub fn principal_of(record: &KeyRecord) -> Result<Principal, StoreError> {
+        let role = Role::parse(&record.role)
+            .ok_or_else(|| StoreError::Corrupt(format!("key {} has unknown role", record.id)))?;
         Ok(Principal {
             key_id: record.id.clone(),
             owner_id: record.owner.id.clone(),

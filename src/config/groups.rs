@@ -9,6 +9,8 @@ pub enum RouteGroup {
     Identity,
     /// `/api/keys…`.
     Keys,
+    /// `POST /api/keys/verify`: keys checked on behalf of another service.
+    Verify,
     /// `/api/sessions…`.
     Sessions,
     /// `/api/audit`.
@@ -29,9 +31,10 @@ pub enum RouteGroup {
 
 impl RouteGroup {
     /// Every group, in the order the documentation lists them.
-    pub const ALL: [RouteGroup; 10] = [
+    pub const ALL: [RouteGroup; 11] = [
         Self::Identity,
         Self::Keys,
+        Self::Verify,
         Self::Sessions,
         Self::Audit,
         Self::Config,
@@ -47,6 +50,7 @@ impl RouteGroup {
         match self {
             Self::Identity => "identity",
             Self::Keys => "keys",
+            Self::Verify => "verify",
             Self::Sessions => "sessions",
             Self::Audit => "audit",
             Self::Config => "config",

@@ -64,6 +64,10 @@ pub struct RoleRates {
     pub user: RateSpec,
     /// Device keys.
     pub device: RateSpec,
+    /// Verifier keys: a service asking about its own clients' keys, so admin-sized.
+    pub verifier: RateSpec,
+    /// Monitor keys (a scraper asks every few seconds).
+    pub monitor: RateSpec,
 }
 
 impl Default for RoleRates {
@@ -79,6 +83,8 @@ impl Default for RoleRates {
             admin: spec("6000/min burst 1000"),
             user: spec("600/min burst 100"),
             device: spec("600/min burst 100"),
+            verifier: spec("6000/min burst 1000"),
+            monitor: spec("600/min burst 100"),
         }
     }
 }

@@ -30,6 +30,7 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
         .merge(routes::health::router())
         .merge(routes::whoami::router(&state))
         .merge(routes::keys::router(&state))
+        .merge(routes::verify::router(&state))
         .merge(routes::login::router(&state))
         .merge(routes::sessions::router(&state))
         .merge(routes::audit::router(&state))

@@ -4,6 +4,7 @@
 //! full), which bounds memory at the price of a little leniency under a flood of distinct
 //! keys.
 
+use super::QuotaCount;
 use super::bounded::BoundedMap;
 use super::gcra::{self, Decision};
 use super::spec::RateSpec;
@@ -49,15 +50,22 @@ impl MemoryLimiter {
 
     /// Count one use against a quota counter; `Some(remaining)` when allowed, `None` when
     /// exhausted. `used` seeds a counter seen for the first time (from the store).
-    pub fn consume_quota(&self, counter: &str, limit: i64, used: i64) -> Option<i64> {
+    ///
+    /// `cost` uses are counted at once (a verification may weigh more than one request);
+    /// a cost of 0 only looks: the answer is what a cost of 1 would get, and nothing is
+    /// counted.
+    pub fn consume_quota(&self, counter: &str, limit: i64, used: i64, cost: i64) -> QuotaCount {
         let mut quotas = self.quotas.lock().unwrap_or_else(|p| p.into_inner());
         // Quota counters exist only for keys that carry a quota: bounded by the key count.
         let count = quotas.entry(counter.to_owned()).or_insert(used);
-        if *count >= limit {
-            return None;
+        let granted = count.saturating_add(cost.max(1)) <= limit;
+        if granted {
+            *count += cost;
         }
-        *count += 1;
-        Some(limit - *count)
+        QuotaCount {
+            granted,
+            remaining: (limit - *count).max(0),
+        }
     }
 
     /// Buckets held, for measurements.
@@ -92,8 +100,13 @@ mod tests {
     #[test]
     fn quota_counts_down_and_stops_at_zero() {
         let limiter = MemoryLimiter::new(10);
-        assert_eq!(limiter.consume_quota("q", 3, 1), Some(1));
-        assert_eq!(limiter.consume_quota("q", 3, 1), Some(0));
-        assert_eq!(limiter.consume_quota("q", 3, 1), None);
+        let count = |granted, remaining| QuotaCount { granted, remaining };
+        assert_eq!(limiter.consume_quota("q", 3, 1, 1), count(true, 1));
+        assert_eq!(limiter.consume_quota("q", 3, 1, 0), count(true, 1));
+        assert_eq!(limiter.consume_quota("q", 3, 1, 2), count(false, 1));
+        assert_eq!(limiter.consume_quota("q", 3, 1, 1), count(true, 0));
+        assert_eq!(limiter.consume_quota("q", 3, 1, 1), count(false, 0));
+        assert_eq!(limiter.consume_quota("q", 3, 1, 0), count(false, 0));
+        assert_eq!(limiter.consume_quota("w", 10, 0, 4), count(true, 6));
     }
 }

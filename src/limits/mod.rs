@@ -27,6 +27,16 @@ use std::time::Duration;
 #[error("rate limiter unavailable")]
 pub struct Unavailable;
 
+/// A quota counter's answer: whether the uses were granted, and what is left after them
+/// (after a refusal, what is left unspent — less than the cost asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaCount {
+    /// The uses were counted.
+    pub granted: bool,
+    /// Uses left in the period.
+    pub remaining: i64,
+}
+
 enum Backend {
     Memory(MemoryLimiter),
     Redis(Box<RedisLimiter>),
@@ -99,20 +109,23 @@ impl Limiter {
         }
     }
 
-    /// Count one use of a quota counter; `Ok(None)` when exhausted.
+    /// Count `cost` uses of a quota counter (0: only look).
     pub async fn consume_quota(
         &self,
         counter: &str,
         limit: i64,
         used: i64,
+        cost: i64,
         ttl: Duration,
-    ) -> Result<Option<i64>, Unavailable> {
+    ) -> Result<QuotaCount, Unavailable> {
         match &self.backend {
-            Backend::Memory(memory) => Ok(memory.consume_quota(counter, limit, used)),
-            Backend::Redis(redis) => match redis.consume_quota(counter, limit, used, ttl).await {
-                Outcome::Decided(remaining) => Ok(remaining),
-                Outcome::Unavailable => Err(Unavailable),
-            },
+            Backend::Memory(memory) => Ok(memory.consume_quota(counter, limit, used, cost)),
+            Backend::Redis(redis) => {
+                match redis.consume_quota(counter, limit, used, cost, ttl).await {
+                    Outcome::Decided(count) => Ok(count),
+                    Outcome::Unavailable => Err(Unavailable),
+                }
+            }
         }
     }
 

@@ -71,7 +71,7 @@ pub enum Caller<'a> {
         id: &'a str,
         /// The key's own rate, when set.
         rate: Option<RateSpec>,
-        /// `admin`, `user` or `device`: the default rate.
+        /// The role's name (`admin`, `user`, …): the default rate.
         role: &'a str,
     },
     /// A client address (IPv6 counted per /64).
@@ -88,6 +88,8 @@ impl RatePolicy {
             Caller::Key { role, .. } => match *role {
                 "admin" => self.roles.admin,
                 "device" => self.roles.device,
+                "verifier" => self.roles.verifier,
+                "monitor" => self.roles.monitor,
                 _ => self.roles.user,
             },
             Caller::Address(_) => self.per_address,
@@ -126,15 +128,17 @@ impl RatePolicy {
         Ok(Some(counted))
     }
 
-    /// Count one request of a key: its own rate, its group's, then its quota (a request
-    /// refused by a rate spends no quota). `now` decides the quota's period; it is asked
-    /// only for a key that has a quota (a calendar time costs more than the rest of a check).
+    /// Count one request of a key: its own rate, its group's, then `cost` uses of its quota
+    /// (a request refused by a rate spends no quota). `now` decides the quota's period; it
+    /// is asked only for a key that has a quota (a calendar time costs more than the rest of
+    /// a check).
     pub async fn admit_key<'a>(
         &'a self,
         limiter: &Limiter,
         caller: &Caller<'_>,
         group: Option<&'a str>,
         key_quota: Option<&KeyQuota>,
+        cost: i64,
         now: impl FnOnce() -> time::OffsetDateTime,
     ) -> Result<Admission<'a>, OverLimit<'a>> {
         let counted = self.count(limiter, caller, group).await?;
@@ -144,7 +148,7 @@ impl RatePolicy {
                 quota: None,
             });
         };
-        match quota::consume(limiter, id, key_quota, now()).await {
+        match quota::consume(limiter, id, key_quota, cost, now()).await {
             Ok(quota) => Ok(Admission { counted, quota }),
             Err(refusal) => Err(OverLimit::Quota { counted, refusal }),
         }

@@ -81,19 +81,21 @@ pub enum QuotaRefusal {
     Exhausted {
         /// When the next period starts.
         resets_at: Option<i64>,
-        /// The count as it stands (the limit).
+        /// The count as it stands (the limit, or less when a cost of several did not fit).
         usage: QuotaUse,
     },
     /// The shared counter could not be reached and the policy is fail-closed.
     Unavailable,
 }
 
-/// Count one use of `quota` for key `key_id` at `now`. `Ok(None)` when the quota's refill
-/// is not one we know (nothing is counted).
+/// Count `cost` uses of `quota` for key `key_id` at `now` (a request costs 1; a
+/// verification may say otherwise, and 0 only looks). `Ok(None)` when the quota's refill is
+/// not one we know (nothing is counted).
 pub async fn consume(
     limiter: &Limiter,
     key_id: &str,
     quota: &KeyQuota,
+    cost: i64,
     now: OffsetDateTime,
 ) -> Result<Option<QuotaUse>, QuotaRefusal> {
     let Some(refill) = Refill::parse(&quota.refill) else {
@@ -117,13 +119,13 @@ pub async fn consume(
         used,
     };
     match limiter
-        .consume_quota(&counter, quota.limit, used, ttl)
+        .consume_quota(&counter, quota.limit, used, cost, ttl)
         .await
     {
-        Ok(Some(remaining)) => Ok(Some(usage(quota.limit - remaining))),
-        Ok(None) => Err(QuotaRefusal::Exhausted {
+        Ok(count) if count.granted => Ok(Some(usage(quota.limit - count.remaining))),
+        Ok(count) => Err(QuotaRefusal::Exhausted {
             resets_at: end,
-            usage: usage(quota.limit),
+            usage: usage(quota.limit - count.remaining),
         }),
         Err(_) => Err(QuotaRefusal::Unavailable),
     }

@@ -6,6 +6,7 @@
 //! cannot answer, the node keeps serving with its local limiter (fail-open, the default) or
 //! refuses (fail-closed), logs it at most every 10 s, and reports it in `/healthz`.
 
+use super::QuotaCount;
 use super::gcra::{self, Decision};
 use super::lease::{Leases, Take};
 use super::memory::MemoryLimiter;
@@ -40,9 +41,12 @@ return {granted, tat}
 const QUOTA_SCRIPT: &str = r"
 local limit = tonumber(ARGV[1])
 local used = tonumber(redis.call('GET', KEYS[1]) or ARGV[2])
-if used >= limit then return -1 end
-used = used + 1
-redis.call('SET', KEYS[1], used, 'PX', ARGV[3])
+local cost = tonumber(ARGV[4])
+if used + math.max(cost, 1) > limit then return -1 - math.max(limit - used, 0) end
+if cost > 0 then
+  used = used + cost
+  redis.call('SET', KEYS[1], used, 'PX', ARGV[3])
+end
 return limit - used
 ";
 
@@ -219,29 +223,35 @@ impl RedisLimiter {
         counter: &str,
         limit: i64,
         used: i64,
+        cost: i64,
         ttl: Duration,
-    ) -> Outcome<Option<i64>> {
+    ) -> Outcome<QuotaCount> {
         let mut connection = self.connection.clone();
         let mut invocation = self.quota.key(format!("{}{}", self.prefix, counter));
         invocation
             .arg(limit)
             .arg(used)
-            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+            .arg(cost);
         let result = tokio::time::timeout(
             self.timeout,
             invocation.invoke_async::<i64>(&mut connection),
         )
         .await;
         match result {
-            Ok(Ok(remaining)) => {
+            Ok(Ok(answer)) => {
                 self.recovered();
-                Outcome::Decided((remaining >= 0).then_some(remaining))
+                // A refusal comes back as -1 - remaining (one integer, one round trip).
+                Outcome::Decided(QuotaCount {
+                    granted: answer >= 0,
+                    remaining: if answer >= 0 { answer } else { -1 - answer },
+                })
             }
-            Ok(Err(err)) => {
-                self.fall_back(&err, || self.fallback.consume_quota(counter, limit, used))
-            }
+            Ok(Err(err)) => self.fall_back(&err, || {
+                self.fallback.consume_quota(counter, limit, used, cost)
+            }),
             Err(_) => self.fall_back(&"timed out", || {
-                self.fallback.consume_quota(counter, limit, used)
+                self.fallback.consume_quota(counter, limit, used, cost)
             }),
         }
     }

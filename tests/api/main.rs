@@ -20,6 +20,7 @@ mod hardened_http;
 mod hostile_requests;
 mod key_lifecycle;
 mod key_management;
+mod key_verification;
 mod lockout;
 mod messages;
 mod postgres_faults;

@@ -16,18 +16,21 @@ mod login;
 mod refusal;
 mod request;
 mod signed;
+mod verification;
 
 pub use credential::{CSRF_HEADER, SESSION_COOKIE};
 pub use denial::{Denial, Denied};
 pub use login::{LoginDenied, LoginOutcome};
 pub use request::{BodyError, NoBody, RequestBody, RequestFacts};
+pub use verification::{KeyCheck, RateView, VerifyCode};
 
 use super::authn_policy::AuthnPolicy;
 use super::lockout::Lockout;
 use super::signature::replay::ReplayCache;
 use super::{AuthMethod, KeyVerifier, Permission, Principal, Refusal, SessionManager, key_format};
 use crate::audit::{AuditEvent, AuditLog, Outcome};
-use crate::limits::policy::{Caller, Counted, RatePolicy};
+use crate::limits::policy::{Caller, Counted, OverLimit, RatePolicy};
+use crate::limits::quota::QuotaRefusal;
 use crate::limits::{Limiter, RateSpec};
 use credential::Credential;
 use http::Method;
@@ -178,12 +181,26 @@ impl Authenticator {
     }
 
     /// Count an authenticated request against its key's rate limit, its route group's, and
-    /// its quota; a counted quota use is noted on the key's cached record.
+    /// its quota; a refusal is answered at once.
     async fn limit_key<'a>(
         &'a self,
         principal: &Principal,
         group: &'a str,
     ) -> Result<Option<Counted<'a>>, Failure<'a>> {
+        self.count_key_use(principal, Some(group), 1)
+            .await
+            .map_err(limited)
+    }
+
+    /// Count one use of a key: its rate limit, its route group's when there is one, and
+    /// `cost` uses of its quota; a counted quota use is noted on the key's cached record.
+    /// Requests and verifications on behalf of another service both count here.
+    async fn count_key_use<'a>(
+        &'a self,
+        principal: &Principal,
+        group: Option<&'a str>,
+        cost: i64,
+    ) -> Result<Option<Counted<'a>>, OverLimit<'a>> {
         let caller = Caller::Key {
             id: &principal.key_id,
             rate: principal
@@ -197,8 +214,9 @@ impl Authenticator {
             .admit_key(
                 &self.limiter,
                 &caller,
-                Some(group),
+                group,
                 principal.quota.as_ref(),
+                cost,
                 || self.sessions.clock_now(),
             )
             .await;
@@ -218,14 +236,14 @@ impl Authenticator {
                 Ok(admission.counted)
             }
             Err(over) => {
-                if let crate::limits::policy::OverLimit::Quota {
-                    refusal: crate::limits::quota::QuotaRefusal::Exhausted { usage, .. },
+                if let OverLimit::Quota {
+                    refusal: QuotaRefusal::Exhausted { usage, .. },
                     ..
                 } = &over
                 {
                     note(*usage);
                 }
-                Err(limited(over))
+                Err(over)
             }
         }
     }

@@ -6,4 +6,5 @@ pub mod health;
 pub mod keys;
 pub mod login;
 pub mod sessions;
+pub mod verify;
 pub mod whoami;

@@ -39,7 +39,7 @@ struct Identity<'a> {
 }
 
 /// A role's permissions, written as a list of names straight from the role's table.
-struct Permissions(&'static [Permission]);
+pub(super) struct Permissions(pub(super) &'static [Permission]);
 
 impl Serialize for Permissions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
