@@ -97,6 +97,15 @@ fn is_base36(b: u8) -> bool {
     b.is_ascii_digit() || b.is_ascii_lowercase()
 }
 
+/// A fresh public id, for a key whose string we did not make (an imported key).
+pub fn random_id() -> Result<String, getrandom::Error> {
+    random_chars(BASE36, ID_LEN)
+}
+
+/// The shortest key another system may have issued that we accept on import: seed 000's
+/// keys are 64 hex characters; anything shorter than 32 is too weak to carry over.
+pub const MIN_IMPORTED_LEN: usize = 32;
+
 /// Make a new key from the OS CSPRNG.
 pub fn generate() -> Result<GeneratedKey, getrandom::Error> {
     let id = random_chars(BASE36, ID_LEN)?;

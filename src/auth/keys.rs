@@ -4,6 +4,7 @@
 mod changes;
 
 mod checks;
+mod import;
 use super::key_format;
 use super::policy::Role;
 use super::verifier::KeyVerifier;
@@ -11,12 +12,13 @@ use crate::clock::Clock;
 use crate::limits::{self, RateSpec, Refill};
 use crate::secret::SecretString;
 use crate::store::{
-    KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord, KeyState, NewKey, OwnerKind,
+    KeyChange, KeyFilter, KeyLimits, KeyOrigin, KeyQuota, KeyRecord, KeyState, NewKey, OwnerKind,
     SessionScope, Store, StoreError,
 };
 pub use changes::ChangedBy;
 pub use checks::parse_lifetime;
-use checks::{check_id, parse_role, validate_limits, validate_name};
+use checks::{check_id, parse_role, validate_limits, validate_metadata, validate_name};
+pub use import::{ImportFormat, ImportKey, MAX_IMPORT, parse_hash, read_import};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,9 @@ pub enum KeyError {
     /// The key's state forbids the change.
     #[error("{0}")]
     Conflict(&'static str),
+    /// A key with that hash exists already (an import names the lines).
+    #[error("{0}")]
+    Exists(String),
     /// Keys from the environment are managed by the environment.
     #[error("environment keys cannot be changed through the API")]
     EnvironmentKey,
@@ -138,6 +143,8 @@ pub struct KeyView {
     pub owner_kind: OwnerKind,
     /// Role name.
     pub role: String,
+    /// `issued` here, or `imported` by its hash from another system.
+    pub source: KeyOrigin,
     /// Label.
     pub label: Option<String>,
     /// State now.
@@ -234,6 +241,7 @@ impl KeyManager {
             owner_id: record.owner.id.clone(),
             owner_kind: record.owner.kind,
             role: record.role.clone(),
+            source: record.source,
             label: record.label.clone(),
             state: record.state(self.clock.unix()),
             enabled: record.enabled,
@@ -303,16 +311,7 @@ impl KeyManager {
             .map(|l| validate_name("label", l))
             .transpose()?;
         let role = parse_role(&request.role)?;
-        let metadata = request.metadata.unwrap_or_default();
-        if serde_json::to_vec(&metadata)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX)
-            > MAX_METADATA_BYTES
-        {
-            return Err(KeyError::Invalid(format!(
-                "metadata must serialize to at most {MAX_METADATA_BYTES} bytes"
-            )));
-        }
+        let metadata = validate_metadata(request.metadata.unwrap_or_default())?;
         let now = self.clock.unix();
         let expires_at = match request.expires_in.as_deref() {
             Some(text) => Some(now + parse_lifetime("expires_in", text)?),
@@ -328,6 +327,7 @@ impl KeyManager {
             role: role.as_str().to_owned(),
             label,
             key_hash: key_format::hash(generated.token.expose()),
+            source: KeyOrigin::Issued,
             metadata,
             created_at: now,
             expires_at,
@@ -488,6 +488,8 @@ impl KeyManager {
             role: old.role.clone(),
             label: old.label.clone(),
             key_hash: key_format::hash(generated.token.expose()),
+            // An imported key's successor is one of ours.
+            source: KeyOrigin::Issued,
             metadata: old.metadata.clone(),
             created_at: now,
             expires_at: old.expires_at,

@@ -98,6 +98,10 @@ pub struct KeyVerifier {
     env: EnvKeys,
     known: TtlCache<Arc<KeyRecord>>,
     unknown: TtlCache<()>,
+    /// Imported keys: the id each hash (hex) belongs to.
+    hash_ids: TtlCache<String>,
+    /// Hashes (hex) that matched no imported key.
+    unknown_hashes: TtlCache<()>,
     lookups: Semaphore,
     last_used: Mutex<HashMap<String, i64>>,
     quota_used: Mutex<HashMap<String, (i64, i64, i64)>>,
@@ -127,6 +131,8 @@ impl KeyVerifier {
             env,
             known: TtlCache::new(settings.cache_capacity, settings.cache_ttl),
             unknown: TtlCache::new(settings.cache_capacity, settings.negative_cache_ttl),
+            hash_ids: TtlCache::new(settings.cache_capacity, settings.cache_ttl),
+            unknown_hashes: TtlCache::new(settings.cache_capacity, settings.negative_cache_ttl),
             lookups: Semaphore::new(settings.max_concurrent_lookups),
             last_used: Mutex::new(HashMap::new()),
             quota_used: Mutex::new(HashMap::new()),
@@ -163,14 +169,59 @@ impl KeyVerifier {
                 quota: None,
             }));
         }
-        let ParsedKey::Issued { id } = parsed else {
-            return Err(AuthError::Refused(Refusal::Unknown));
+        let record = match parsed {
+            ParsedKey::Issued { id } => self.record(id).await?,
+            // Not ours: an imported key, found by its hash (our keys never come this way, so
+            // their checksum still refuses a mistyped one before any look-up).
+            ParsedKey::Legacy if token.len() >= key_format::MIN_IMPORTED_LEN => {
+                self.imported(&hash).await?
+            }
+            ParsedKey::Legacy => return Err(AuthError::Refused(Refusal::Unknown)),
         };
-        let record = self.record(id).await?;
         if !bool::from(record.key_hash.ct_eq(&hash)) {
             return Err(AuthError::Refused(Refusal::WrongSecret));
         }
         Ok(Identified::Stored(record))
+    }
+
+    /// The imported key whose hash is `hash`. Which id a hash belongs to never changes, so
+    /// that is cached like a record (never invalidated by a change); the record itself then
+    /// comes through [`KeyVerifier::record`] and its cache, which every change invalidates.
+    /// A hash that matched nothing is remembered for `negative_cache_ttl`, forgotten when
+    /// any key changes (an import may have added it), and looked up under the same bound on
+    /// concurrent queries as an unknown id.
+    async fn imported(&self, hash: &[u8; 32]) -> Result<Arc<KeyRecord>, AuthError> {
+        let name = hex::encode(hash);
+        if let Some(id) = self.hash_ids.get(&name) {
+            return self.record(&id).await;
+        }
+        if self.unknown_hashes.get(&name).is_some() {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        }
+        let _permit = self
+            .lookups
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Refused(Refusal::Unknown))?;
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let found = self.store.get_key_by_hash(hash).await?;
+        let cache = self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation;
+        match found {
+            Some(record) => {
+                self.hash_ids.insert(name, record.id.clone());
+                let record = Arc::new(record);
+                if cache {
+                    self.known.insert(record.id.clone(), Arc::clone(&record));
+                }
+                Ok(record)
+            }
+            None => {
+                if cache {
+                    self.unknown_hashes.insert(name, ());
+                }
+                Err(AuthError::Refused(Refusal::Unknown))
+            }
+        }
     }
 
     /// The principal of a stored key known by id, if the key is usable now. For sessions,
@@ -269,6 +320,8 @@ impl KeyVerifier {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.known.remove(id);
         self.unknown.remove(id);
+        // The changed key may be a new import of a hash remembered as unknown.
+        self.unknown_hashes.clear();
     }
 
     /// Sessions ended on another node: move the generation, so every session read before
@@ -291,6 +344,7 @@ impl KeyVerifier {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.known.clear();
         self.unknown.clear();
+        self.unknown_hashes.clear();
     }
 
     fn lock_last_used(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {

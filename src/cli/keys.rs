@@ -5,7 +5,9 @@
 use crate::audit::{AuditLog, CHECKPOINT_FILE};
 use crate::auth::KeyManager;
 use crate::auth::key_format;
-use crate::auth::keys::{ChangedBy, CreateKey, IssuedKey, KeyView, QuotaRequest, SetLimits};
+use crate::auth::keys::{
+    ChangedBy, CreateKey, ImportFormat, IssuedKey, KeyView, QuotaRequest, SetLimits, read_import,
+};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::limits::Refill;
@@ -103,6 +105,15 @@ enum Verb {
         /// Key id.
         id: String,
     },
+    /// Import keys issued by another system, by their SHA-256, from a JSON Lines or CSV
+    /// file: all of them, or none when any line is bad or its hash is known already.
+    Import {
+        /// The file (`-` for standard input).
+        file: std::path::PathBuf,
+        /// jsonl or csv (default: from the file's extension, else jsonl).
+        #[arg(long, value_enum)]
+        format: Option<FileFormat>,
+    },
     /// Print a fresh random 64-hex-character key without storing it (for ADMIN_API_KEY etc.).
     Generate,
     /// On a store with no keys yet: create the first admin key and print it once, here,
@@ -151,6 +162,12 @@ enum Kind {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum FileFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum State {
     Active,
     Disabled,
@@ -169,7 +186,10 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let creates = matches!(args.verb, Verb::Create { .. } | Verb::Bootstrap);
+    let creates = matches!(
+        args.verb,
+        Verb::Create { .. } | Verb::Bootstrap | Verb::Import { .. }
+    );
     let store = super::open_store(&settings, creates).await?;
     let clock = Arc::new(SystemClock);
     let audit = AuditLog::direct(
@@ -307,6 +327,40 @@ pub async fn run(settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
                 .await?;
             let previous = keys.present(&old);
             print_issued(&keys, &issued, Some(previous), args.json)?;
+        }
+        Verb::Import { file, format } => {
+            let format = match format {
+                Some(FileFormat::Csv) => ImportFormat::Csv,
+                Some(FileFormat::Jsonl) => ImportFormat::JsonLines,
+                None if file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
+                {
+                    ImportFormat::Csv
+                }
+                None => ImportFormat::JsonLines,
+            };
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+            };
+            let records = keys
+                .import(read_import(&text, format)?, ChangedBy::CommandLine)
+                .await?;
+            let views: Vec<KeyView> = records.iter().map(|r| keys.present(r)).collect();
+            if args.json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "imported": views }))?
+                );
+            } else {
+                outln!("imported {} keys", views.len());
+                for view in &views {
+                    outln!("{:<14} {:<8} {}", view.id, view.role, view.owner);
+                }
+            }
         }
         Verb::Generate => {}
     }

@@ -75,6 +75,9 @@ pub enum ApiError {
     /// 409 with a reason.
     #[error("{0}")]
     Conflict(&'static str),
+    /// 409: a key with that hash exists already; the message names the lines of an import.
+    #[error("{0}")]
+    KeyExists(String),
     /// 409: the campaign's state does not allow this; the message says which and why.
     #[error("{0}")]
     InvalidState(String),
@@ -249,6 +252,12 @@ impl ApiError {
                 "Conflict".into(),
                 (*message).to_owned(),
             ),
+            ApiError::KeyExists(message) => (
+                StatusCode::CONFLICT,
+                "key.exists",
+                "Conflict".into(),
+                message.clone(),
+            ),
             ApiError::InvalidState(message) => (
                 StatusCode::CONFLICT,
                 "campaign.state",
@@ -369,6 +378,7 @@ impl From<KeyError> for ApiError {
             KeyError::NotFound => ApiError::NotFound,
             KeyError::Invalid(message) => ApiError::BadRequest(message),
             KeyError::Conflict(message) => ApiError::Conflict(message),
+            KeyError::Exists(message) => ApiError::KeyExists(message),
             KeyError::EnvironmentKey => {
                 ApiError::Conflict("environment keys cannot be changed through the API")
             }

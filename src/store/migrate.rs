@@ -31,12 +31,14 @@ pub const SQLITE: &[Migration] = &[
     migration!(6, "sqlite", "0006_message_count_triggers.sql"),
     migration!(7, "sqlite", "0007_nonces.sql"),
     migration!(8, "sqlite", "0008_campaigns.sql"),
+    migration!(9, "sqlite", "0009_imported_keys.sql"),
 ];
 
 /// PostgreSQL's migrations, in order (the first is SQLite's 1–7 in one schema).
 pub const POSTGRES: &[Migration] = &[
     migration!(1, "postgres", "0001_schema.sql"),
     migration!(2, "postgres", "0002_campaigns.sql"),
+    migration!(3, "postgres", "0003_imported_keys.sql"),
 ];
 
 /// Where a store's schema stands.

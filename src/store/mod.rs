@@ -24,8 +24,8 @@ pub use messages::{MessageStore, StoredMessage};
 pub use redis::RedisMessages;
 
 pub use models::{
-    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyQuota, KeyRecord,
-    KeyState, NewKey, NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
+    AuditDraft, AuditFilter, AuditRecord, KeyChange, KeyFilter, KeyLimits, KeyOrigin, KeyQuota,
+    KeyRecord, KeyState, NewKey, NewSession, Owner, OwnerKind, SessionRecord, SessionScope,
 };
 
 /// Computes an audit record's hash from the previous hash, its position and its content.
@@ -168,6 +168,13 @@ impl From<sqlx::Error> for StoreError {
         if sqlite::errors::is_busy(&err) || postgres::errors::is_unavailable(&err) {
             return StoreError::Unavailable(err.to_string());
         }
+        // A unique index refused a row (two imports of one key hash at once): a conflict
+        // the caller can name, on either engine.
+        if let sqlx::Error::Database(db) = &err
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict("a row with that unique value exists already");
+        }
         StoreError::Database(err)
     }
 }
@@ -224,6 +231,8 @@ pub trait KeyStore: Send + Sync {
     async fn create_first_key(&self, new: NewKey) -> Result<Option<KeyRecord>, StoreError>;
     /// One key by public id.
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// One key by the SHA-256 of its key string: how an imported key is found.
+    async fn get_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<KeyRecord>, StoreError>;
     /// A page of keys, oldest first, after the cursor in `filter`.
     async fn list_keys(&self, filter: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError>;
     /// Apply one change to a key; `None` when there is no such key.

@@ -75,6 +75,8 @@ pub struct KeyRecord {
     pub replaced_by: Option<String>,
     /// Position in the listing order, used as the pagination cursor.
     pub seq: i64,
+    /// Issued here, or imported from another system by its hash.
+    pub source: KeyOrigin,
     /// The key's own rate limit (e.g. `"100/min"`), overriding its role's default.
     pub rate_limit: Option<String>,
     /// The key's usage quota, if it has one.
@@ -97,7 +99,7 @@ pub struct KeyQuota {
 }
 
 /// New limits for a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyLimits {
     /// Rate limit text; `None` falls back to the role default.
     pub rate_limit: Option<String>,
@@ -165,6 +167,8 @@ pub struct NewKey {
     pub label: Option<String>,
     /// SHA-256 of the key string.
     pub key_hash: [u8; 32],
+    /// Issued here, or imported by its hash.
+    pub source: KeyOrigin,
     /// Free-form JSON object.
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Unix seconds.
@@ -173,6 +177,37 @@ pub struct NewKey {
     pub expires_at: Option<i64>,
     /// Rate limit and quota.
     pub limits: KeyLimits,
+}
+
+/// Where a key comes from. An issued key is ours (`pcl_…`, its id inside it); an imported
+/// one is a key another system issued, known here only by its SHA-256, found by that hash,
+/// and accepted as its holder always sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyOrigin {
+    /// Issued by Portcullis.
+    Issued,
+    /// Imported by its hash.
+    Imported,
+}
+
+impl KeyOrigin {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyOrigin::Issued => "issued",
+            KeyOrigin::Imported => "imported",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "issued" => Some(KeyOrigin::Issued),
+            "imported" => Some(KeyOrigin::Imported),
+            _ => None,
+        }
+    }
 }
 
 /// One change to an existing key.

@@ -4,7 +4,7 @@
 
 use super::StoreError;
 use super::models::{
-    AuditDraft, AuditRecord, KeyQuota, KeyRecord, Owner, OwnerKind, SessionRecord,
+    AuditDraft, AuditRecord, KeyOrigin, KeyQuota, KeyRecord, Owner, OwnerKind, SessionRecord,
 };
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 
@@ -57,7 +57,7 @@ where
 /// The columns of a key joined with its owner, as [`key`] reads them.
 pub(crate) const KEY_COLUMNS: &str = "SELECT k.seq, k.id, k.role, k.label, k.key_hash, k.metadata, k.enabled, \
      k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.replaced_by, \
-     k.rate_limit, k.quota_limit, k.quota_refill, k.quota_set_at, k.quota_used, k.quota_period_start, \
+     k.source, k.rate_limit, k.quota_limit, k.quota_refill, k.quota_set_at, k.quota_used, k.quota_period_start, \
      o.id AS owner_id, o.name AS owner_name, o.kind AS owner_kind, o.created_at AS owner_created_at \
      FROM api_keys k JOIN owners o ON o.id = k.owner_id";
 
@@ -98,6 +98,11 @@ pub(crate) fn key(row: &impl Columns) -> Result<KeyRecord, StoreError> {
         last_used_at: row.int_opt("last_used_at")?,
         revoked_at: row.int_opt("revoked_at")?,
         replaced_by: row.text_opt("replaced_by")?,
+        source: {
+            let source = row.text("source")?;
+            KeyOrigin::parse(&source)
+                .ok_or_else(|| StoreError::Corrupt(format!("key source `{source}`")))?
+        },
         rate_limit: row.text_opt("rate_limit")?,
         quota: match (row.int_opt("quota_limit")?, row.text_opt("quota_refill")?) {
             (Some(limit), Some(refill)) => Some(KeyQuota {

@@ -73,6 +73,14 @@ pub(crate) fn get_key<DB: Binds>(id: &str) -> QueryBuilder<DB> {
     query
 }
 
+/// One key by the SHA-256 of its key string (an imported key, whose string holds no id).
+pub(crate) fn get_key_by_hash<DB: Binds>(hash: &[u8; 32]) -> QueryBuilder<DB> {
+    let mut query = QueryBuilder::new(KEY_COLUMNS);
+    query.push(" WHERE k.key_hash = ");
+    DB::bytes(&mut query, hash.to_vec());
+    query
+}
+
 /// A page of keys matching `filter`, oldest first, states judged at `now`.
 pub(crate) fn list_keys<DB: Binds>(filter: &KeyFilter, now: i64) -> QueryBuilder<DB> {
     let mut query = QueryBuilder::new(KEY_COLUMNS);

@@ -18,6 +18,7 @@ mod config_service;
 mod first_run;
 mod hardened_http;
 mod hostile_requests;
+mod key_import;
 mod key_lifecycle;
 mod key_management;
 mod key_verification;

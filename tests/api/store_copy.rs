@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
+/// A key another system issued, imported by its hash into the source install.
+const IMPORTED: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 /// What the source install holds, to look for on the target.
 struct Install {
     admin: String,
@@ -51,6 +54,15 @@ async fn sqlite_install(dir: &Path) -> Install {
     .await
     .unwrap();
     assert_eq!(limited.status(), StatusCode::OK);
+    // An imported key (by its hash) travels too, and still works on the target.
+    let imported = post(
+        "/api/keys/import",
+        json!({"keys": [{"hash": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(IMPORTED)),
+                          "owner": "alice", "role": "user"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(imported.status(), StatusCode::CREATED);
     let old: Value = post("/api/keys", json!({"owner": "alice", "role": "user"}))
         .await
         .unwrap()
@@ -134,7 +146,7 @@ async fn a_sqlite_install_moved_to_postgresql_works_as_before() {
     );
     assert!(ok, "{stdout}{stderr}");
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(report["copied"]["keys"], 4, "{report}");
+    assert_eq!(report["copied"]["keys"], 5, "{report}");
     assert_eq!(report["copied"]["owners"], 3, "{report}");
     assert_eq!(report["copied"]["sessions"], 1, "{report}");
     assert_eq!(report["copied"]["messages"], 1, "{report}");
@@ -185,6 +197,12 @@ async fn a_sqlite_install_moved_to_postgresql_works_as_before() {
         .await
         .unwrap();
     assert_eq!(whoami.status(), StatusCode::OK);
+    let whoami = get("/api/whoami".into(), IMPORTED).await.unwrap();
+    assert_eq!(
+        whoami.status(),
+        StatusCode::OK,
+        "the imported key, found by its hash"
+    );
     let successor = get(
         "/api/whoami".into(),
         install.rotated["key"].as_str().unwrap(),
@@ -261,7 +279,7 @@ async fn a_sqlite_install_moved_to_postgresql_works_as_before() {
     );
     assert!(!ok);
     assert!(
-        stderr.contains("the target is not empty (5 keys"),
+        stderr.contains("the target is not empty (6 keys"),
         "{stderr}"
     );
     assert!(stderr.contains("pass --force"), "{stderr}");

@@ -7,8 +7,8 @@
 use crate::postgres::TestDatabase;
 use portcullis::store::Engine;
 use portcullis::store::{
-    self, AuditDraft, AuditFilter, KeyChange, KeyFilter, KeyLimits, KeyState, NewKey, NewSession,
-    OwnerKind, SessionScope, Store, StoredMessage,
+    self, AuditDraft, AuditFilter, KeyChange, KeyFilter, KeyLimits, KeyOrigin, KeyState, NewKey,
+    NewSession, OwnerKind, SessionScope, Store, StoreError, StoredMessage,
 };
 use std::sync::Arc;
 
@@ -36,6 +36,7 @@ fn new_key(id: &str, owner: &str, role: &str, at: i64) -> NewKey {
         role: role.to_owned(),
         label: Some(format!("label of {id}")),
         key_hash: [id.as_bytes()[0]; 32],
+        source: KeyOrigin::Issued,
         metadata: serde_json::Map::new(),
         created_at: at,
         expires_at: None,
@@ -66,6 +67,22 @@ async fn keys_story(name: &str, store: &dyn Store) {
     assert_eq!(a.owner.id, b.owner.id, "{name}");
     assert_ne!(a.owner.id, c.owner.id, "{name}");
     assert_eq!(a.key_hash, [b'a'; 32], "{name}");
+    // Found by its hash (an imported key's only handle), and a hash belongs to one key.
+    let by_hash = store.get_key_by_hash(&[b'c'; 32]).await.unwrap().unwrap();
+    assert_eq!(by_hash.id, "cccccccccccc", "{name}");
+    assert_eq!(by_hash.source, KeyOrigin::Issued, "{name}");
+    assert!(
+        store.get_key_by_hash(&[b'z'; 32]).await.unwrap().is_none(),
+        "{name}"
+    );
+    let mut twin = new_key("tttttttttttt", "Ann", "user", 103);
+    twin.key_hash = [b'a'; 32];
+    twin.source = KeyOrigin::Imported;
+    assert!(
+        matches!(store.create_key(twin).await, Err(StoreError::Conflict(_))),
+        "{name}: a second key with a known hash"
+    );
+    assert_eq!(store.count_keys().await.unwrap(), 3, "{name}");
     let read = store.get_key("bbbbbbbbbbbb").await.unwrap().unwrap();
     assert_eq!(
         read.label.as_deref(),

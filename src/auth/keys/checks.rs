@@ -27,6 +27,21 @@ pub(super) fn validate_limits(
     })
 }
 
+pub(super) fn validate_metadata(
+    metadata: serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>, KeyError> {
+    if serde_json::to_vec(&metadata)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
+        > MAX_METADATA_BYTES
+    {
+        return Err(KeyError::Invalid(format!(
+            "metadata must serialize to at most {MAX_METADATA_BYTES} bytes"
+        )));
+    }
+    Ok(metadata)
+}
+
 pub(super) fn validate_name(field: &str, value: &str) -> Result<String, KeyError> {
     let trimmed = value.trim();
     if trimmed.is_empty()

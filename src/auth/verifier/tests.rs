@@ -73,6 +73,11 @@ impl KeyStore for Counting {
         found
     }
 
+    async fn get_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<KeyRecord>, StoreError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_key_by_hash(hash).await
+    }
+
     async fn list_keys(&self, f: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError> {
         self.inner.list_keys(f, now).await
     }
@@ -230,7 +235,9 @@ async fn a_repeated_unknown_key_costs_one_lookup_and_garbage_costs_none() {
         assert!(matches!(err, AuthError::Refused(Refusal::Unknown)));
     }
     assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
-    for garbage in ["pcl_short", "0123456789abcdef0123456789abcdef", "x"] {
+    // Shorter than an importable key: refused unread. (32 characters and more could be an
+    // imported key: see the next test.)
+    for garbage in ["pcl_short", "0123456789abcdef0123456789abcde", "x"] {
         assert!(verifier.verify(garbage).await.is_err());
     }
     let mut typo = ghost.token.expose().to_owned();
@@ -238,6 +245,71 @@ async fn a_repeated_unknown_key_costs_one_lookup_and_garbage_costs_none() {
     typo.push('!');
     assert!(verifier.verify(&typo).await.is_err());
     assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
+}
+
+fn import(legacy: &str) -> (usize, crate::auth::keys::ImportKey) {
+    (
+        1,
+        crate::auth::keys::ImportKey {
+            hash: hex::encode(key_format::hash(legacy)),
+            owner: "legacy owner".into(),
+            owner_kind: OwnerKind::App,
+            role: "user".into(),
+            label: None,
+            expires_at: None,
+            metadata: None,
+        },
+    )
+}
+
+#[tokio::test]
+async fn an_imported_key_is_found_by_its_hash_once_and_follows_every_change() {
+    let (_dir, store, verifier, keys) = setup().await;
+    let legacy = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let unknown = "an-unknown-legacy-key-of-forty-characters";
+    for _ in 0..10 {
+        assert!(matches!(
+            verifier.verify(unknown).await,
+            Err(AuthError::Refused(Refusal::Unknown))
+        ));
+    }
+    assert_eq!(
+        store.lookups.load(Ordering::SeqCst),
+        1,
+        "unknown: remembered"
+    );
+    let record = keys
+        .import(vec![import(legacy)], ChangedBy::Unrecorded)
+        .await
+        .unwrap()
+        .remove(0);
+    for _ in 0..100 {
+        let principal = verifier.verify(legacy).await.unwrap();
+        assert_eq!(principal.key_id, record.id);
+        assert_eq!(principal.owner, "legacy owner");
+    }
+    // The unknown one, the import's own check for a known hash, and the first verification:
+    // the other 99 come from memory.
+    assert_eq!(store.lookups.load(Ordering::SeqCst), 3);
+    // A key imported after its hash was remembered as unknown is found at once.
+    keys.import(vec![import(unknown)], ChangedBy::Unrecorded)
+        .await
+        .unwrap();
+    assert!(verifier.verify(unknown).await.is_ok());
+    // Revocation reaches the imported key through the id's cache entry.
+    keys.revoke(&record.id, ChangedBy::Unrecorded)
+        .await
+        .unwrap();
+    assert!(matches!(
+        verifier.verify(legacy).await,
+        Err(AuthError::Refused(Refusal::Revoked))
+    ));
+    // Importing a known hash again is refused, and nothing is written.
+    let err = keys
+        .import(vec![import(legacy)], ChangedBy::Unrecorded)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, crate::auth::KeyError::Exists(_)), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

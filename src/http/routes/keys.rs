@@ -9,8 +9,11 @@
 //! | POST | `/api/keys/{id}/rotate` | new key, same owner and role; optional `{"grace":"1h"}` |
 //! | POST | `/api/keys/{id}/enable`, `/disable` | switch on or off |
 //! | POST | `/api/keys/{id}/limits` | set rate limit and quota |
+//! | POST | `/api/keys/import` | import keys of another system by their hash; 201 |
 
-use crate::auth::keys::{ChangedBy, CreateKey, IssuedKey, KeyView, SetLimits};
+use crate::auth::keys::{
+    ChangedBy, CreateKey, ImportKey, IssuedKey, KeyView, MAX_IMPORT, SetLimits,
+};
 use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
@@ -31,6 +34,7 @@ use serde::{Deserialize, Serialize};
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/keys", post(create).get(list))
+        .route("/api/keys/import", post(import))
         .route("/api/keys/{id}", get(show))
         .route("/api/keys/{id}/revoke", post(revoke))
         .route("/api/keys/{id}/rotate", post(rotate))
@@ -81,6 +85,41 @@ async fn create(
     let issued = state.keys.create(request, by(&principal)).await?;
     tracing::info!(key_id = %issued.record.id, owner = %issued.record.owner.name, role = %issued.record.role, "key created");
     Ok(created(&state, issued, None))
+}
+
+/// `{"keys": [{"hash": …, "owner": …, "role": …}, …]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Import {
+    keys: Vec<ImportKey>,
+}
+
+/// The keys imported, as admins see them.
+#[derive(Serialize)]
+struct Imported {
+    imported: Vec<KeyView>,
+}
+
+async fn import(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<Import>,
+) -> Result<Response, ApiError> {
+    if request.keys.len() > MAX_IMPORT {
+        return Err(ApiError::BadRequest(format!(
+            "an import holds at most {MAX_IMPORT} keys; send more in several requests"
+        )));
+    }
+    let keys = request
+        .keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| (i + 1, k))
+        .collect();
+    let records = state.keys.import(keys, by(&principal)).await?;
+    tracing::info!(count = records.len(), "keys imported");
+    let imported = records.iter().map(|r| state.keys.present(r)).collect();
+    Ok((StatusCode::CREATED, Json(Imported { imported })).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -75,7 +75,7 @@ pub(crate) fn keys<DB: Binds>(keys: &[KeyRecord], revision: i64) -> QueryBuilder
     let mut query = QueryBuilder::new(
         "INSERT INTO api_keys (seq, id, owner_id, role, label, key_hash, metadata, enabled, \
          created_at, expires_at, last_used_at, revoked_at, replaced_by, revision, rate_limit, \
-         quota_limit, quota_refill, quota_set_at, quota_used, quota_period_start) VALUES ",
+         quota_limit, quota_refill, quota_set_at, quota_used, quota_period_start, source) VALUES ",
     );
     values(&mut query, keys, |row, key| {
         row.int(key.seq);
@@ -98,6 +98,7 @@ pub(crate) fn keys<DB: Binds>(keys: &[KeyRecord], revision: i64) -> QueryBuilder
         row.int_opt(key.quota.as_ref().map(|q| q.set_at));
         row.int(key.quota.as_ref().map_or(0, |q| q.used));
         row.int_opt(key.quota.as_ref().and_then(|q| q.period_start));
+        row.text(key.source.as_str());
     });
     query
 }

@@ -47,8 +47,8 @@ async fn insert_key(
         .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
     sqlx::query(
         "INSERT INTO api_keys (id, owner_id, role, label, key_hash, metadata, enabled, created_at, expires_at, revision, \
-         rate_limit, quota_limit, quota_refill, quota_set_at) \
-         SELECT $1, o.id, $2, $3, $4, $5, TRUE, $6, $7, $8, $9, $10, $11, $12 FROM owners o WHERE o.name = $13",
+         rate_limit, quota_limit, quota_refill, quota_set_at, source) \
+         SELECT $1, o.id, $2, $3, $4, $5, TRUE, $6, $7, $8, $9, $10, $11, $12, $14 FROM owners o WHERE o.name = $13",
     )
     .bind(&new.id)
     .bind(&new.role)
@@ -63,6 +63,7 @@ async fn insert_key(
     .bind(new.limits.quota.as_ref().map(|q| q.1.clone()))
     .bind(new.limits.quota.as_ref().map(|_| new.created_at))
     .bind(&new.owner_name)
+    .bind(new.source.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -110,6 +111,19 @@ impl KeyStore for PgStore {
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         retry(|| async {
             sql::get_key::<Postgres>(id)
+                .build()
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await?
+        .as_ref()
+        .map(rows::key)
+        .transpose()
+    }
+
+    async fn get_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<KeyRecord>, StoreError> {
+        retry(|| async {
+            sql::get_key_by_hash::<Postgres>(hash)
                 .build()
                 .fetch_optional(&self.pool)
                 .await

@@ -156,8 +156,8 @@ impl SqliteStore {
             .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
         sqlx::query(
             "INSERT INTO api_keys (id, owner_id, role, label, key_hash, metadata, enabled, created_at, expires_at, revision, \
-             rate_limit, quota_limit, quota_refill, quota_set_at) \
-             SELECT ?, o.id, ?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, ?, ? FROM owners o WHERE o.name = ?",
+             rate_limit, quota_limit, quota_refill, quota_set_at, source) \
+             SELECT ?, o.id, ?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, ?, ?, ? FROM owners o WHERE o.name = ?",
         )
         .bind(&new.id)
         .bind(&new.role)
@@ -171,6 +171,7 @@ impl SqliteStore {
         .bind(new.limits.quota.as_ref().map(|q| q.0))
         .bind(new.limits.quota.as_ref().map(|q| q.1.clone()))
         .bind(new.limits.quota.as_ref().map(|_| new.created_at))
+        .bind(new.source.as_str())
         .bind(&new.owner_name)
         .execute(&mut **tx)
         .await?;
@@ -263,6 +264,16 @@ impl KeyStore for SqliteStore {
 
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         sql::get_key::<Sqlite>(id)
+            .build()
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::key)
+            .transpose()
+    }
+
+    async fn get_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<KeyRecord>, StoreError> {
+        sql::get_key_by_hash::<Sqlite>(hash)
             .build()
             .fetch_optional(&self.pool)
             .await?
