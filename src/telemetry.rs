@@ -3,6 +3,7 @@
 //! types that hold them print `***`, and the auth layer logs only public key prefixes.
 
 pub mod access_format;
+pub mod metrics;
 pub mod tick_writer;
 
 use crate::config::{LogFormat, LoggingSettings};

@@ -59,8 +59,13 @@ async fn append_retrying(
 ) -> Result<Vec<crate::store::AuditRecord>, crate::store::StoreError> {
     let mut delay = Duration::from_millis(100);
     let mut waited = Duration::ZERO;
+    let started = std::time::Instant::now();
     loop {
         match store.append_audit(drafts, hasher).await {
+            Ok(records) => {
+                crate::telemetry::metrics::metrics().audit_batch(records.len(), started.elapsed());
+                return Ok(records);
+            }
             Err(crate::store::StoreError::Unavailable(reason)) if waited < RETRY_FOR => {
                 tracing::warn!(%reason, events = drafts.len(), "audit store unavailable; retrying");
                 tokio::time::sleep(delay).await;
@@ -84,6 +89,13 @@ fn write_checkpoint(path: Option<PathBuf>, checkpoint: Checkpoint) {
 }
 
 impl AuditLog {
+    /// Events queued for the background writer and not yet taken (for metrics).
+    pub fn queue_depth(&self) -> usize {
+        self.sender
+            .as_ref()
+            .map_or(0, |s| s.max_capacity() - s.capacity())
+    }
+
     /// A log with a background writer (for the server). Returns the writer's task, which
     /// ends after every handle is dropped and the queue is drained.
     pub fn spawn(

@@ -30,6 +30,19 @@ pub enum AuthMethod {
     TokenHash,
 }
 
+impl AuthMethod {
+    /// The wire name, as serialized (for metrics and logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::SessionBearer => "session_bearer",
+            AuthMethod::SessionCookie => "session_cookie",
+            AuthMethod::Signature => "signature",
+            AuthMethod::TokenHash => "token_hash",
+        }
+    }
+}
+
 /// An authenticated caller. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

@@ -72,12 +72,22 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
     let app = Application::build(settings, Arc::new(SystemClock), env_keys).await?;
     let address = app.local_addr()?;
     tracing::info!(%address, "listening");
+    let metrics_address = app.metrics_addr();
+    if let Some(metrics) = metrics_address {
+        tracing::info!(address = %metrics, "metrics listening (no authentication)");
+    }
     // Whatever start-up said is in the log file before anyone is told the server is up.
     if let Some(guard) = &log_guard {
         guard.sync(std::time::Duration::from_secs(2));
     }
     // One machine-readable line on stdout, so scripts (and tests) using port 0 find the server.
-    outln!("portcullis listening on {scheme}://{address}");
+    // One write for both lines: a reader that takes the first line and closes the pipe
+    // must not make the second one fail (and the server stop).
+    let mut banner = format!("portcullis listening on {scheme}://{address}");
+    if let Some(metrics) = metrics_address {
+        banner.push_str(&format!("\nmetrics listening on http://{metrics}/metrics"));
+    }
+    outln!("{banner}");
     app.run(shutdown).await
 }
 

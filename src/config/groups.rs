@@ -27,11 +27,13 @@ pub enum RouteGroup {
     Campaigns,
     /// The phone's reports: `/api/device/…` (the webhook is limited per address).
     Device,
+    /// `GET /metrics` on the API.
+    Metrics,
 }
 
 impl RouteGroup {
     /// Every group, in the order the documentation lists them.
-    pub const ALL: [RouteGroup; 11] = [
+    pub const ALL: [RouteGroup; 12] = [
         Self::Identity,
         Self::Keys,
         Self::Verify,
@@ -43,6 +45,7 @@ impl RouteGroup {
         Self::Login,
         Self::Campaigns,
         Self::Device,
+        Self::Metrics,
     ];
 
     /// The name used in settings and logs.
@@ -59,6 +62,7 @@ impl RouteGroup {
             Self::Login => "login",
             Self::Campaigns => "campaigns",
             Self::Device => "device",
+            Self::Metrics => "metrics",
         }
     }
 

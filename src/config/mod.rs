@@ -80,6 +80,29 @@ pub struct Settings {
     pub sms: SmsSettings,
     /// The audit trail.
     pub audit: AuditSettings,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Serve `GET /metrics` on the API (to keys with `metrics.read`).
+    pub enabled: bool,
+    /// Also serve `/metrics` without authentication on this address, e.g.
+    /// `"127.0.0.1:9464"`, for a scraper that cannot send a key. Keep it private: it says
+    /// how busy the server is and how often authentication fails.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
 }
 
 /// `[audit]`

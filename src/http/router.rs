@@ -12,7 +12,7 @@ use axum::Router;
 use std::sync::Arc;
 
 /// Build the application.
-pub fn build(state: AppState, limits: &LimitSettings) -> Router {
+pub fn build(state: AppState, limits: &LimitSettings, metrics: bool) -> Router {
     let tls = state.tls;
     let proxies = state.proxies.clone();
     let mount = state.mount.clone();
@@ -38,6 +38,11 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
         .merge(crate::services::messages::routes::router(&state))
         .merge(crate::services::campaigns::routes::router(&state))
         .fallback(not_found);
+    let routes = if metrics {
+        routes.merge(routes::metrics::router(&state))
+    } else {
+        routes
+    };
     // Under `server.base_url`'s path when it has one; anything outside it is unknown.
     let routes = match &*mount {
         "" => routes,
@@ -55,6 +60,25 @@ pub fn build(state: AppState, limits: &LimitSettings) -> Router {
         body_limits,
         request_timeout: limits.request_timeout,
     }))
+}
+
+/// The private metrics listener's application (`[metrics] listen`): `/metrics` without
+/// authentication, inside the same edge as the API (headers, request ids, limits on bodies
+/// and time).
+pub fn build_metrics(state: AppState, limits: &LimitSettings) -> Router {
+    let edge = EdgeLayer::new(EdgeSettings {
+        tls: false,
+        proxies: state.proxies.clone(),
+        body_limits: BodyLimits {
+            default: limits.max_body_bytes,
+            special: Arc::new(Default::default()),
+        },
+        request_timeout: limits.request_timeout,
+    });
+    routes::metrics::public_router()
+        .fallback(not_found)
+        .with_state(state)
+        .layer(edge)
 }
 
 async fn not_found() -> ApiError {

@@ -115,7 +115,7 @@ impl RatePolicy {
             Caller::Key { id, .. } => ("key", key_bucket(id, &spec)),
             Caller::Address(ip) => ("address", address_bucket(*ip)),
         };
-        let mut counted = count_one(limiter, name, &bucket, spec).await?;
+        let mut counted = count_one(limiter, name, name, &bucket, spec).await?;
         if let Some(group) = group
             && let Some(group_spec) = self.groups.get(group)
         {
@@ -123,7 +123,7 @@ impl RatePolicy {
                 Caller::Key { id, .. } => format!("group:{group}:key:{id}"),
                 Caller::Address(ip) => format!("group:{group}:addr:{}", ip_group(*ip)),
             };
-            counted = count_one(limiter, group, &bucket, *group_spec).await?;
+            counted = count_one(limiter, "group", group, &bucket, *group_spec).await?;
         }
         Ok(Some(counted))
     }
@@ -148,7 +148,9 @@ impl RatePolicy {
                 quota: None,
             });
         };
-        match quota::consume(limiter, id, key_quota, cost, now()).await {
+        let consumed = quota::consume(limiter, id, key_quota, cost, now()).await;
+        crate::telemetry::metrics::metrics().limit("quota", consumed.is_ok());
+        match consumed {
             Ok(quota) => Ok(Admission { counted, quota }),
             Err(refusal) => Err(OverLimit::Quota { counted, refusal }),
         }
@@ -171,8 +173,10 @@ impl RatePolicy {
     }
 }
 
+/// Count one request in `bucket`; `kind` (`key`, `address`, `group`) labels the metric.
 async fn count_one<'a>(
     limiter: &Limiter,
+    kind: &'static str,
     name: &'a str,
     bucket: &str,
     spec: RateSpec,
@@ -181,6 +185,7 @@ async fn count_one<'a>(
         .check(bucket, &spec)
         .await
         .map_err(|_| OverLimit::Unavailable)?;
+    crate::telemetry::metrics::metrics().limit(kind, decision.allowed);
     let counted = Counted {
         name,
         spec,

@@ -53,6 +53,7 @@ use tokio::net::TcpListener;
 /// A built, bound, not yet running server.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     settings: Settings,
     audit_writer: tokio::task::JoinHandle<()>,
@@ -144,6 +145,23 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("binding {address}"))?;
+        let metrics_listener = match settings.metrics.listen {
+            Some(address) => {
+                if !address.ip().is_loopback() {
+                    tracing::warn!(
+                        %address,
+                        "metrics.listen is not a loopback address: /metrics there needs no key, \
+                         so keep that address private"
+                    );
+                }
+                Some(
+                    TcpListener::bind(address)
+                        .await
+                        .with_context(|| format!("binding metrics.listen {address}"))?,
+                )
+            }
+            None => None,
+        };
         let session_key = match &settings.auth.session_secret {
             Some(secret) => SessionKey::from_hex(secret.expose())
                 .context("auth.session_secret must be 64 hex characters")?,
@@ -319,6 +337,7 @@ impl Application {
         });
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             settings,
             audit_writer,
@@ -329,7 +348,18 @@ impl Application {
     /// The HTTP application itself, without the listener: for benchmarks that measure the
     /// cost of a request without the network.
     pub fn router(&self) -> axum::Router {
-        router::build(self.state.clone(), &self.settings.limits)
+        router::build(
+            self.state.clone(),
+            &self.settings.limits,
+            self.settings.metrics.enabled,
+        )
+    }
+
+    /// The private metrics listener's address, when `[metrics] listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The bound address (useful with port 0).
@@ -345,6 +375,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             listener,
+            metrics_listener,
             state,
             settings,
             audit_writer,
@@ -378,7 +409,7 @@ impl Application {
                 None
             }
         };
-        let app = router::build(state.clone(), &settings.limits);
+        let app = router::build(state.clone(), &settings.limits, settings.metrics.enabled);
         let limits = ConnectionLimits {
             max_connections: settings.limits.max_connections,
             header_read_timeout: settings.limits.header_read_timeout,
@@ -390,7 +421,31 @@ impl Application {
             settings.limits.max_connections_per_address,
             state.proxies.clone(),
         );
+        // The private metrics listener stops with the API's.
+        let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+        let metrics_server = metrics_listener.map(|listener| {
+            let app = router::build_metrics(state.clone(), &settings.limits);
+            let per_address = crate::http::connections::PerAddress::new(
+                settings.limits.max_connections_per_address,
+                state.proxies.clone(),
+            );
+            let mut stopped = metrics_stopped;
+            let limits = ConnectionLimits {
+                hsts: false,
+                ..limits
+            };
+            tokio::spawn(async move {
+                server::serve(listener, None, app, limits, per_address, async move {
+                    let _ = stopped.changed().await;
+                })
+                .await;
+            })
+        });
         server::serve(listener, acceptor, app, limits, per_address, shutdown).await;
+        let _ = stop_metrics.send(true);
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
+        }
         // Each worker finishes the step it is in; the final flushes below then run alone.
         workers.stop(WORKER_GRACE).await;
         if let Err(err) = state.verifier.flush_last_used().await {

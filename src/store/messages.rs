@@ -62,6 +62,8 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Remove expired messages (Redis expires its own keys; there this keeps the count of live
     /// messages true); returns how many entries were removed.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+    /// Messages stored, as counted for `max_live` (for metrics).
+    async fn live(&self, now: i64) -> Result<u64, StoreError>;
     /// `sql` or `redis`, for logs and the service description.
     fn backend(&self) -> &'static str;
 }

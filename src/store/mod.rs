@@ -195,6 +195,10 @@ pub trait Store: KeyStore + SessionStore + AuditStore + NonceStore + Send + Sync
     fn engine(&self) -> Engine {
         Engine::Sqlite
     }
+    /// Connections of the pool, `(in use, idle)`, for metrics; `None` without a pool.
+    fn pool_connections(&self) -> Option<(u32, u32)> {
+        None
+    }
     /// Key changes pushed as they commit, where the engine can (`None`: poll
     /// [`KeyStore::key_changes_since`] only).
     async fn listen_key_changes(&self) -> Result<Option<Box<dyn KeyChangeFeed>>, StoreError> {

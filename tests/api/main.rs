@@ -24,6 +24,7 @@ mod key_management;
 mod key_verification;
 mod lockout;
 mod messages;
+mod metrics;
 mod postgres_faults;
 mod process;
 mod rate_limits;

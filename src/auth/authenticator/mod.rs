@@ -32,6 +32,7 @@ use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::limits::policy::{Caller, Counted, OverLimit, RatePolicy};
 use crate::limits::quota::QuotaRefusal;
 use crate::limits::{Limiter, RateSpec};
+use crate::telemetry::metrics::metrics;
 use credential::Credential;
 use http::Method;
 use refusal::{Failure, Refused, limited, over_limit};
@@ -121,11 +122,15 @@ impl Authenticator {
         if let Some(ip) = facts.client
             && let Err(wait) = self.lockout.check(ip, None)
         {
+            metrics().locked_out();
             return Err(Denial::LockedOut(wait).into());
         }
         let failure = match self.identify(facts, body, group).await {
             Ok(admitted) => match self.unsigned_refusal(&admitted.principal, group) {
-                None => return Ok(admitted),
+                None => {
+                    metrics().authenticated(admitted.principal.method.as_str());
+                    return Ok(admitted);
+                }
                 Some(refused) => Failure::Refused(Box::new(refused)),
             },
             Err(failure) => failure,

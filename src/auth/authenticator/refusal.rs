@@ -114,6 +114,7 @@ impl Authenticator {
         client: Option<IpAddr>,
         route: Option<&str>,
     ) {
+        crate::telemetry::metrics::metrics().refused(refused.reason);
         tracing::warn!(
             reason = refused.reason,
             key_prefix = %refused.key_prefix.as_deref().unwrap_or("-"),

@@ -111,6 +111,14 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let started = Instant::now();
+    let metrics = crate::telemetry::metrics::metrics();
+    let route = metrics.route(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let method = crate::telemetry::metrics::Metrics::method(request.method());
     let id = request_id::assign(request.headers());
     request.extensions_mut().insert(id.clone());
     let (mut request, unread) = unread_body::watch(request);
@@ -125,6 +133,7 @@ where
     }
     unread.finish(&mut response);
     request_id::echo(&id, &mut response);
+    metrics.request(route, method, response.status().as_u16(), started.elapsed());
     response
 }
 

@@ -168,6 +168,7 @@ impl Campaigns {
             store
                 .finish(&message.id, &SendOutcome::Suppressed, self.now_ms())
                 .await?;
+            crate::telemetry::metrics::metrics().sms_send("suppressed");
             return Ok(false);
         }
         let sent = gateway
@@ -219,6 +220,13 @@ impl Campaigns {
                 }
             }
         };
+        crate::telemetry::metrics::metrics().sms_send(match &outcome {
+            SendOutcome::Sent => "sent",
+            SendOutcome::Delivered => "delivered",
+            SendOutcome::Failed(_) => "failed",
+            SendOutcome::Retry { .. } => "retry",
+            SendOutcome::Suppressed => "suppressed",
+        });
         store.finish(&message.id, &outcome, now_ms).await?;
         Ok(taken)
     }

@@ -107,6 +107,14 @@ async fn config(State(state): State<AppState>, request: Request) -> Result<Respo
             None,
         ),
     };
+    if let Some(attempt) = &attempt {
+        let outcome = match sealed.status.as_u16() {
+            200 => "success",
+            403 => "denied",
+            _ => "failure",
+        };
+        crate::telemetry::metrics::metrics().config_action(attempt.action, outcome);
+    }
     // Changes and refusals are audited; successful reads are not (they would drown the trail).
     if let Some(attempt) = attempt.filter(|a| sealed.status != StatusCode::OK || a.writes) {
         let outcome = match sealed.status.as_u16() {

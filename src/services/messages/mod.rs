@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::config::MessageSettings;
 use crate::secret::SecretString;
 use crate::store::{MessageStore, StoreError, StoredMessage};
+use crate::telemetry::metrics::metrics;
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use base64::Engine;
@@ -175,6 +176,7 @@ impl Messages {
         if !stored {
             return Err(MessageError::Full);
         }
+        metrics().message("posted");
         Ok(Created {
             id,
             delete_token,
@@ -194,6 +196,7 @@ impl Messages {
             .await?
             .ok_or(MessageError::NotFound)?;
         let text = open(&id, &lookup, &stored.sealed)?;
+        metrics().message(if stored.burn { "burned" } else { "read" });
         Ok(Message {
             text,
             created_at: stored.created_at,
@@ -219,8 +222,15 @@ impl Messages {
             return Err(MessageError::NotFound);
         }
         // Gone either way: a concurrent burn-after-reading read may have taken it first.
-        self.store.delete(&lookup).await?;
+        if self.store.delete(&lookup).await? {
+            metrics().message("deleted");
+        }
         Ok(())
+    }
+
+    /// Messages stored now (for metrics).
+    pub async fn live(&self) -> Result<u64, MessageError> {
+        Ok(self.store.live(self.clock.unix()).await?)
     }
 
     /// Delete expired messages from the store.

@@ -139,6 +139,14 @@ impl MessageStore for PgMessages {
         }
     }
 
+    async fn live(&self, _now: i64) -> Result<u64, StoreError> {
+        let live: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'messages'")
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or(0);
+        Ok(u64::try_from(live).unwrap_or(0))
+    }
+
     fn backend(&self) -> &'static str {
         "sql"
     }

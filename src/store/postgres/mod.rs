@@ -102,6 +102,11 @@ impl Store for PgStore {
         Engine::Postgres
     }
 
+    fn pool_connections(&self) -> Option<(u32, u32)> {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        Some((self.pool.size().saturating_sub(idle), idle))
+    }
+
     async fn listen_key_changes(&self) -> Result<Option<Box<dyn KeyChangeFeed>>, StoreError> {
         Ok(Some(Box::new(
             listen::KeyListener::start(&self.pool).await?,

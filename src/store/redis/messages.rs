@@ -233,6 +233,14 @@ impl MessageStore for RedisMessages {
         }
     }
 
+    async fn live(&self, now: i64) -> Result<u64, StoreError> {
+        // The index scores each lookup key by its expiry: the live ones expire after now.
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("ZCOUNT");
+        command.arg(self.index()).arg(format!("({now}")).arg("+inf");
+        self.call(command.query_async(&mut connection)).await
+    }
+
     fn backend(&self) -> &'static str {
         "redis"
     }

@@ -195,6 +195,11 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn pool_connections(&self) -> Option<(u32, u32)> {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        Some((self.pool.size().saturating_sub(idle), idle))
+    }
+
     /// A read of a real table, and a check that the database file is still the one opened:
     /// a file deleted or replaced under a running server (a wiped data directory, a restore
     /// done in place) leaves open connections writing to a file nobody will see again.
