@@ -68,10 +68,34 @@ struct PoolLabels {
     state: &'static str,
 }
 
+/// A route's interned name and its latency histogram, found with one look-up per request.
+#[derive(Debug)]
+pub struct Route {
+    name: &'static str,
+    duration: Histogram,
+}
+
+/// The limits counted, in the order of [`LIMITS`].
+const LIMITS: [&str; 4] = ["key", "address", "group", "quota"];
+
+/// The authentication methods counted on success, in the order of [`METHODS`].
+const METHODS: [&str; 5] = [
+    "api_key",
+    "session_bearer",
+    "session_cookie",
+    "signature",
+    "token_hash",
+];
+
 /// Everything counted.
 pub struct Metrics {
     registry: Registry,
-    routes: RwLock<HashMap<Box<str>, &'static str>>,
+    routes: RwLock<HashMap<Box<str>, &'static Route>>,
+    unmatched: &'static Route,
+    /// The hot counters, created once so that counting is an atomic add: `[limit][allowed]`
+    /// and successes by method.
+    limit_counters: [[Counter; 2]; 4],
+    success_counters: [Counter; 5],
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram>,
     auth: Family<AuthLabels, Counter>,
@@ -194,9 +218,38 @@ impl Metrics {
             "Messages handed to the phone by campaigns, by what happened",
             sms_sends.clone(),
         );
+        let route = |name: &'static str| -> &'static Route {
+            Box::leak(Box::new(Route {
+                name,
+                duration: http_duration
+                    .get_or_create(&RouteLabels { route: name })
+                    .clone(),
+            }))
+        };
+        let unmatched = route(UNMATCHED);
+        let limit_counters = LIMITS.map(|limit| {
+            [false, true].map(|allowed| {
+                limits
+                    .get_or_create(&LimitLabels {
+                        limit,
+                        decision: if allowed { "allowed" } else { "refused" },
+                    })
+                    .clone()
+            })
+        });
+        let success_counters = METHODS.map(|method| {
+            auth.get_or_create(&AuthLabels {
+                outcome: "success",
+                reason: method,
+            })
+            .clone()
+        });
         Self {
             registry,
             routes: RwLock::new(HashMap::new()),
+            unmatched,
+            limit_counters,
+            success_counters,
             http_requests,
             http_duration,
             auth,
@@ -217,43 +270,42 @@ impl Metrics {
 
     /// The interned name of a route pattern. Patterns come from the router, so there are as
     /// many as there are routes; each is leaked once, the first time it answers.
-    pub fn route(&self, pattern: Option<&str>) -> &'static str {
+    pub fn route(&self, pattern: Option<&str>) -> &'static Route {
         let Some(pattern) = pattern else {
-            return UNMATCHED;
+            return self.unmatched;
         };
-        if let Some(name) = self
+        if let Some(route) = self
             .routes
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(pattern)
         {
-            return name;
+            return route;
         }
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-        routes
-            .entry(pattern.into())
-            .or_insert_with(|| Box::leak(pattern.into()))
+        routes.entry(pattern.into()).or_insert_with(|| {
+            let name: &'static str = Box::leak(pattern.into());
+            Box::leak(Box::new(Route {
+                name,
+                duration: self
+                    .http_duration
+                    .get_or_create(&RouteLabels { route: name })
+                    .clone(),
+            }))
+        })
     }
 
     /// One request answered: `route` from [`Metrics::route`], `method` from
     /// [`Metrics::method`].
-    pub fn request(
-        &self,
-        route: &'static str,
-        method: &'static str,
-        status: u16,
-        elapsed: Duration,
-    ) {
+    pub fn request(&self, route: &Route, method: &'static str, status: u16, elapsed: Duration) {
         self.http_requests
             .get_or_create(&HttpLabels {
-                route,
+                route: route.name,
                 method,
                 status,
             })
             .inc();
-        self.http_duration
-            .get_or_create(&RouteLabels { route })
-            .observe(elapsed.as_secs_f64());
+        route.duration.observe(elapsed.as_secs_f64());
     }
 
     /// A method's label: the standard ones by name, any other `other`.
@@ -272,12 +324,19 @@ impl Metrics {
 
     /// An authentication that succeeded, by method (`api_key`, `session_bearer`, …).
     pub fn authenticated(&self, method: &'static str) {
-        self.auth
-            .get_or_create(&AuthLabels {
-                outcome: "success",
-                reason: method,
-            })
-            .inc();
+        match METHODS.iter().position(|m| *m == method) {
+            Some(i) => {
+                self.success_counters[i].inc();
+            }
+            None => {
+                self.auth
+                    .get_or_create(&AuthLabels {
+                        outcome: "success",
+                        reason: method,
+                    })
+                    .inc();
+            }
+        }
     }
 
     /// An authentication refused, by reason (`unknown_key`, `bad_checksum`, …).
@@ -292,12 +351,19 @@ impl Metrics {
 
     /// A limit's decision: `limit` is `key`, `address`, `group` or `quota`.
     pub fn limit(&self, limit: &'static str, allowed: bool) {
-        self.limits
-            .get_or_create(&LimitLabels {
-                limit,
-                decision: if allowed { "allowed" } else { "refused" },
-            })
-            .inc();
+        match LIMITS.iter().position(|l| *l == limit) {
+            Some(i) => {
+                self.limit_counters[i][usize::from(allowed)].inc();
+            }
+            None => {
+                self.limits
+                    .get_or_create(&LimitLabels {
+                        limit,
+                        decision: if allowed { "allowed" } else { "refused" },
+                    })
+                    .inc();
+            }
+        }
     }
 
     /// A request refused by the lockout.
