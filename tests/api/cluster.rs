@@ -191,7 +191,7 @@ async fn nodes_started_together_migrate_once_and_make_one_admin_key(backend: Bac
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(migrations, [(1,), (2,)]);
+    assert_eq!(migrations, [(1,), (2,), (3,)]);
     let keys: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_keys")
         .fetch_one(&mut conn)
         .await
@@ -203,7 +203,7 @@ async fn nodes_started_together_migrate_once_and_make_one_admin_key(backend: Bac
     let (ok, stdout, _) = cli(cluster.dirs[1].path(), &["migrate", "--check"]);
     assert!(ok, "{stdout}");
     assert!(
-        stdout.contains("up to date, 2 migrations applied"),
+        stdout.contains("up to date, 3 migrations applied"),
         "{stdout}"
     );
 }

@@ -92,7 +92,7 @@ fn configuration_mistakes_are_said_once_in_words() {
     assert_eq!(
         stderr,
         "portcullis: configuration error in the environment (PORTCULLIS_AUTH__SIGNED_GROUPS): `auth.signed_groups`: \
-         unknown route group `audi`; known: identity, keys, sessions, audit, config, messages, message_posts, campaigns, device\n"
+         unknown route group `audi`; known: identity, keys, verify, sessions, audit, config, messages, message_posts, campaigns, device, metrics\n"
     );
     // A missing --config file.
     let (ok, _, stderr) = run(
