@@ -11,7 +11,8 @@
 //!
 //! Base62 keeps the key one "word" (a double-click selects it whole). Only the SHA-256 of the
 //! whole string is stored. Any other string is a *legacy* key: it can only match the keys
-//! given in environment variables (seed 000's deployment style).
+//! given in environment variables (seed 000's deployment style) or, when it is at least
+//! [`MIN_IMPORTED_LEN`] characters, a key imported by its hash from another system.
 
 use crate::secret::SecretString;
 use sha2::{Digest, Sha256};

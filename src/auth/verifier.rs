@@ -91,6 +91,13 @@ pub enum Identified {
     Stored(Arc<KeyRecord>),
 }
 
+/// The store's imported keys have not been asked about since the last change.
+const IMPORTS_UNKNOWN: u8 = 0;
+/// The store holds no imported key.
+const IMPORTS_NONE: u8 = 1;
+/// The store holds imported keys.
+const IMPORTS_SOME: u8 = 2;
+
 /// Verifies presented keys; shared by every request on this node.
 pub struct KeyVerifier {
     store: Arc<dyn Store>,
@@ -102,7 +109,11 @@ pub struct KeyVerifier {
     hash_ids: TtlCache<String>,
     /// Hashes (hex) that matched no imported key.
     unknown_hashes: TtlCache<()>,
+    /// Whether the store holds imported keys: [`IMPORTS_UNKNOWN`], [`IMPORTS_NONE`] or
+    /// [`IMPORTS_SOME`]. Until there is one, a string that is not ours costs no look-up; any
+    /// key change anywhere makes it unknown again (it may have been an import).
     lookups: Semaphore,
+    imports: std::sync::atomic::AtomicU8,
     last_used: Mutex<HashMap<String, i64>>,
     quota_used: Mutex<HashMap<String, (i64, i64, i64)>>,
     /// Bumped by every invalidation: a look-up that raced with one must not cache its result.
@@ -133,6 +144,7 @@ impl KeyVerifier {
             unknown: TtlCache::new(settings.cache_capacity, settings.negative_cache_ttl),
             hash_ids: TtlCache::new(settings.cache_capacity, settings.cache_ttl),
             unknown_hashes: TtlCache::new(settings.cache_capacity, settings.negative_cache_ttl),
+            imports: std::sync::atomic::AtomicU8::new(IMPORTS_UNKNOWN),
             lookups: Semaphore::new(settings.max_concurrent_lookups),
             last_used: Mutex::new(HashMap::new()),
             quota_used: Mutex::new(HashMap::new()),
@@ -203,8 +215,23 @@ impl KeyVerifier {
             .acquire()
             .await
             .map_err(|_| AuthError::Refused(Refusal::Unknown))?;
+        // Another request may have asked the store while this one waited.
+        if let Some(id) = self.hash_ids.get(&name) {
+            return self.record(&id).await;
+        }
+        if self.unknown_hashes.get(&name).is_some() {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        let found = self.store.get_key_by_hash(hash).await?;
+        if !self.any_imported(generation).await? {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        }
+        // Only an imported key is found this way: one of ours has its id in its string.
+        let found = self
+            .store
+            .get_key_by_hash(hash)
+            .await?
+            .filter(|record| record.source == crate::store::KeyOrigin::Imported);
         let cache = self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation;
         match found {
             Some(record) => {
@@ -314,6 +341,35 @@ impl KeyVerifier {
         }
     }
 
+    /// Whether the store holds any imported key, asked once after each key change.
+    async fn any_imported(&self, generation: u64) -> Result<bool, AuthError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        match self.imports.load(SeqCst) {
+            IMPORTS_NONE => return Ok(false),
+            IMPORTS_SOME => return Ok(true),
+            _ => {}
+        }
+        let some = self.store.has_imported_keys().await?;
+        // Remembered only if no key changed meanwhile: checked after the write too, so a
+        // change that lands between the check and the write cannot leave a stale answer.
+        let state = if some { IMPORTS_SOME } else { IMPORTS_NONE };
+        if self
+            .imports
+            .compare_exchange(IMPORTS_UNKNOWN, state, SeqCst, SeqCst)
+            .is_ok()
+            && self.generation.load(SeqCst) != generation
+        {
+            self.imports.store(IMPORTS_UNKNOWN, SeqCst);
+        }
+        Ok(some)
+    }
+
+    /// Whether `hash` is one of the environment keys' (which are checked first, so a stored
+    /// key with that hash could never be told apart from it).
+    pub fn is_environment_hash(&self, hash: &[u8; 32]) -> bool {
+        self.env.find(hash).is_some()
+    }
+
     /// Forget what is cached about `id`, so the next request reads the store.
     pub fn invalidate(&self, id: &str) {
         self.generation
@@ -321,6 +377,8 @@ impl KeyVerifier {
         self.known.remove(id);
         self.unknown.remove(id);
         // The changed key may be a new import of a hash remembered as unknown.
+        self.imports
+            .store(IMPORTS_UNKNOWN, std::sync::atomic::Ordering::SeqCst);
         self.unknown_hashes.clear();
     }
 
@@ -344,6 +402,9 @@ impl KeyVerifier {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.known.clear();
         self.unknown.clear();
+        self.hash_ids.clear();
+        self.imports
+            .store(IMPORTS_UNKNOWN, std::sync::atomic::Ordering::SeqCst);
         self.unknown_hashes.clear();
     }
 

@@ -233,10 +233,15 @@ pub trait KeyStore: Send + Sync {
     /// Store `new` only if the store holds no key yet (`None` otherwise), atomically: of
     /// several nodes starting on an empty database at once, one creates the first admin key.
     async fn create_first_key(&self, new: NewKey) -> Result<Option<KeyRecord>, StoreError>;
+    /// Create every key of `keys` in one transaction: all, or none when any insert fails
+    /// (a hash that exists already is `Conflict`).
+    async fn create_keys(&self, keys: Vec<NewKey>) -> Result<Vec<KeyRecord>, StoreError>;
     /// One key by public id.
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
     /// One key by the SHA-256 of its key string: how an imported key is found.
     async fn get_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<KeyRecord>, StoreError>;
+    /// Whether any imported key exists (revoked ones included).
+    async fn has_imported_keys(&self) -> Result<bool, StoreError>;
     /// A page of keys, oldest first, after the cursor in `filter`.
     async fn list_keys(&self, filter: &KeyFilter, now: i64) -> Result<Vec<KeyRecord>, StoreError>;
     /// Apply one change to a key; `None` when there is no such key.

@@ -58,6 +58,11 @@ struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
     action: &'static str,
     outcome: &'static str,
@@ -111,6 +116,7 @@ pub struct Metrics {
     messages_live: Gauge,
     config_actions: Family<ActionLabels, Counter>,
     sms_sends: Family<EventLabels, Counter>,
+    verifications: Family<CodeLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -212,6 +218,12 @@ impl Metrics {
             "Config-file service requests, by action and outcome",
             config_actions.clone(),
         );
+        let verifications = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "key_verifications",
+            "POST /api/keys/verify verdicts, by code (many NOT_FOUND: someone is guessing)",
+            verifications.clone(),
+        );
         let sms_sends = Family::<EventLabels, Counter>::default();
         registry.register(
             "campaign_sends",
@@ -265,6 +277,7 @@ impl Metrics {
             messages_live,
             config_actions,
             sms_sends,
+            verifications,
         }
     }
 
@@ -393,6 +406,11 @@ impl Metrics {
     /// `retry`, `suppressed`.
     pub fn sms_send(&self, event: &'static str) {
         self.sms_sends.get_or_create(&EventLabels { event }).inc();
+    }
+
+    /// A verification's verdict (`VALID`, `NOT_FOUND`, …).
+    pub fn verification(&self, code: &'static str) {
+        self.verifications.get_or_create(&CodeLabels { code }).inc();
     }
 
     /// The text exposition, with the gauges of `snapshot`.

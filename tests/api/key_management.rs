@@ -208,7 +208,7 @@ async fn bad_create_requests_get_400_with_a_reason_and_create_nothing(engine: En
     let cases = [
         (
             json!({"owner": "x", "role": "root"}),
-            "role must be one of: admin, user, device",
+            "role must be one of: admin, user, device, verifier, monitor",
         ),
         (
             json!({"owner": "", "role": "user"}),

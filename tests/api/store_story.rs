@@ -214,6 +214,30 @@ async fn keys_story(name: &str, store: &dyn Store) {
         Some(500),
         "{name}"
     );
+    assert!(!store.has_imported_keys().await.unwrap(), "{name}");
+    // A batch is one transaction: a known hash in it, and none of it is written.
+    let mut fresh = new_key("uuuuuuuuuuuu", "Ann", "user", 104);
+    fresh.source = KeyOrigin::Imported;
+    let mut twin = new_key("vvvvvvvvvvvv", "Ann", "user", 104);
+    twin.key_hash = [b'b'; 32];
+    assert!(
+        matches!(
+            store.create_keys(vec![fresh, twin]).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{name}: a batch with a known hash"
+    );
+    assert_eq!(store.count_keys().await.unwrap(), 4, "{name}");
+    assert!(
+        store.get_key("uuuuuuuuuuuu").await.unwrap().is_none(),
+        "{name}"
+    );
+    let mut first = new_key("wwwwwwwwwwww", "Ann", "user", 105);
+    first.source = KeyOrigin::Imported;
+    let created = store.create_keys(vec![first]).await.unwrap();
+    assert_eq!(created[0].source, KeyOrigin::Imported, "{name}");
+    assert!(store.has_imported_keys().await.unwrap(), "{name}");
+    assert_eq!(store.count_keys().await.unwrap(), 5, "{name}");
 }
 
 async fn sessions_story(name: &str, store: &dyn Store) {

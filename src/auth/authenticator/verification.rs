@@ -121,6 +121,7 @@ impl Authenticator {
         cost: i64,
     ) -> Result<KeyCheck, Denial> {
         let check = self.decide(token, permissions, cost).await?;
+        crate::telemetry::metrics::metrics().verification(check.code.as_str());
         let verified = check.principal.as_ref().map(|p| p.key_id.as_str());
         let (outcome, message) = if check.valid() {
             (Outcome::Success, "key verified: valid")

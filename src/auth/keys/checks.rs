@@ -56,8 +56,10 @@ pub(super) fn validate_name(field: &str, value: &str) -> Result<String, KeyError
 }
 
 pub(super) fn parse_role(name: &str) -> Result<Role, KeyError> {
-    Role::parse(name)
-        .ok_or_else(|| KeyError::Invalid("role must be one of: admin, user, device".to_owned()))
+    Role::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        KeyError::Invalid(format!("role must be one of: {}", names.join(", ")))
+    })
 }
 
 /// Parse `"90d"`, `"12h"`, `"30m"` into seconds, within (0, ten years].

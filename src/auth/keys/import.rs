@@ -246,29 +246,42 @@ impl KeyManager {
         if !known.is_empty() {
             return Err(KeyError::Exists(listing(&known)));
         }
-        let mut imported = Vec::with_capacity(prepared.len());
-        for (line, new) in prepared {
-            let record = match self.store.create_key(new).await {
-                Ok(record) => record,
-                // Imported meanwhile by someone else: the unique index on the hash refused it.
-                Err(StoreError::Conflict(_)) => {
-                    return Err(KeyError::Exists(format!(
-                        "line {line}: a key with this hash was imported meanwhile ({} of the \
-                         earlier lines were imported)",
-                        imported.len()
-                    )));
-                }
-                Err(err) => return Err(err.into()),
-            };
+        // One transaction: a failure on any key (the store, or a hash imported meanwhile by
+        // someone else, which the unique index refuses) leaves none of them.
+        let imported = match self
+            .store
+            .create_keys(prepared.into_iter().map(|(_, new)| new).collect())
+            .await
+        {
+            Ok(records) => records,
+            Err(StoreError::Conflict(_)) => {
+                return Err(KeyError::Exists(
+                    "a key with one of these hashes was imported meanwhile; nothing was imported"
+                        .to_owned(),
+                ));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        for record in &imported {
             self.invalidate(&record.id);
             self.record(by, "key.import", &record.id).await;
-            imported.push(record);
         }
         Ok(imported)
     }
 
     fn prepare_import(&self, key: ImportKey, now: i64) -> Result<NewKey, KeyError> {
         let key_hash = parse_hash(&key.hash)?;
+        if self
+            .verifier
+            .as_ref()
+            .is_some_and(|v| v.is_environment_hash(&key_hash))
+        {
+            return Err(KeyError::Invalid(
+                "this is the hash of a key given in the environment (ADMIN_API_KEY, …), which \
+                 is accepted already and cannot be revoked here"
+                    .to_owned(),
+            ));
+        }
         let owner = validate_name("owner", &key.owner)?;
         let label = key
             .label

@@ -90,6 +90,25 @@ impl KeyStore for PgStore {
             .ok_or(StoreError::Conflict("key vanished after insert"))
     }
 
+    async fn create_keys(&self, keys: Vec<NewKey>) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revision = next_revision(&mut tx).await?;
+        for new in &keys {
+            insert_key(&mut tx, new, revision).await?;
+            announce(&mut tx, &new.id).await?;
+        }
+        tx.commit().await?;
+        let mut created = Vec::with_capacity(keys.len());
+        for new in &keys {
+            created.push(
+                self.get_key(&new.id)
+                    .await?
+                    .ok_or(StoreError::Conflict("key vanished after insert"))?,
+            );
+        }
+        Ok(created)
+    }
+
     async fn create_first_key(&self, new: NewKey) -> Result<Option<KeyRecord>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The counter row's lock serialises this against every other key change.
@@ -119,6 +138,16 @@ impl KeyStore for PgStore {
         .as_ref()
         .map(rows::key)
         .transpose()
+    }
+
+    async fn has_imported_keys(&self) -> Result<bool, StoreError> {
+        Ok(retry(|| async {
+            sqlx::query("SELECT 1 FROM api_keys WHERE source = 'imported' LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await?
+        .is_some())
     }
 
     async fn get_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<KeyRecord>, StoreError> {

@@ -250,6 +250,24 @@ impl KeyStore for SqliteStore {
             .ok_or(StoreError::Conflict("key vanished after insert"))
     }
 
+    async fn create_keys(&self, keys: Vec<NewKey>) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revision = Self::next_revision(&mut tx).await?;
+        for new in &keys {
+            Self::insert_key(&mut tx, new, revision).await?;
+        }
+        tx.commit().await?;
+        let mut created = Vec::with_capacity(keys.len());
+        for new in &keys {
+            created.push(
+                self.get_key(&new.id)
+                    .await?
+                    .ok_or(StoreError::Conflict("key vanished after insert"))?,
+            );
+        }
+        Ok(created)
+    }
+
     async fn create_first_key(&self, new: NewKey) -> Result<Option<KeyRecord>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The revision bump takes the write lock first: no other writer until commit.
@@ -275,6 +293,15 @@ impl KeyStore for SqliteStore {
             .as_ref()
             .map(rows::key)
             .transpose()
+    }
+
+    async fn has_imported_keys(&self) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 FROM api_keys WHERE source = 'imported' LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     async fn get_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<KeyRecord>, StoreError> {
