@@ -368,3 +368,30 @@ fn the_cli_imports_a_csv_or_json_lines_file_whole_or_not_at_all() {
     );
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn the_hash_of_an_environment_key_is_refused() {
+    // It is accepted already, checked before any stored key: a stored copy could never be
+    // revoked or told apart.
+    let env = portcullis::auth::EnvKeys::from_lookup(|name| {
+        (name == "USER_API_KEY").then(|| SEED_KEY.to_owned())
+    })
+    .unwrap();
+    let app = spawn_app_full(|_| {}, env).await;
+    let response = import(
+        &app,
+        json!([{"hash": sha256_hex(SEED_KEY), "owner": "A", "role": "admin"}]),
+    )
+    .await;
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        "request.invalid",
+        "Bad request",
+        "line 1: this is the hash of a key given in the environment (ADMIN_API_KEY, …), which \
+         is accepted already and cannot be revoked here",
+    )
+    .await;
+    let who: Value = app.whoami(Some(SEED_KEY)).await.json().await.unwrap();
+    assert_eq!(who["role"], "user", "still the environment's user key");
+}
