@@ -37,6 +37,9 @@ struct Tally {
     opened_ms: i64,
     last_ms: i64,
     repeated: u64,
+    /// The sum of the repeats' `cost` field, where events carry one (key verifications spend
+    /// quota: the summary says how much in all, not the first one's cost again).
+    repeated_cost: i64,
     first: AuditDraft,
 }
 
@@ -54,6 +57,11 @@ impl Tally {
         draft
             .extra
             .insert("repeated".to_owned(), self.repeated.into());
+        if self.first.extra.get("cost").is_some() {
+            draft
+                .extra
+                .insert("cost".to_owned(), self.repeated_cost.into());
+        }
         draft
             .extra
             .insert("window_start".to_owned(), rfc3339_ms(self.opened_ms));
@@ -62,6 +70,16 @@ impl Tally {
             .insert("last_at".to_owned(), rfc3339_ms(self.last_ms));
         Some(draft)
     }
+}
+
+/// An event's `cost` field, 0 when it has none.
+fn cost_of(event: &AuditEvent) -> i64 {
+    event
+        .draft
+        .extra
+        .get("cost")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 fn rfc3339_ms(ms: i64) -> Value {
@@ -132,6 +150,7 @@ impl RefusalGate {
         if let Some(tally) = tallies.get_mut(&key) {
             if now_ms - tally.opened_ms < self.window_ms {
                 tally.repeated += 1;
+                tally.repeated_cost += cost_of(event);
                 tally.last_ms = now_ms;
                 return Admission {
                     record: false,
@@ -143,6 +162,7 @@ impl RefusalGate {
                 opened_ms: now_ms,
                 last_ms: now_ms,
                 repeated: 0,
+                repeated_cost: 0,
                 first: event.draft.clone(),
             };
             return Admission {
@@ -160,6 +180,7 @@ impl RefusalGate {
                     opened_ms: now_ms,
                     last_ms: now_ms,
                     repeated: 0,
+                    repeated_cost: 0,
                     first: event.draft.clone(),
                 },
             );

@@ -28,6 +28,10 @@ pub struct LimitSettings {
     pub roles: RoleRates,
     /// Rate per client address for unauthenticated routes and failed authentication.
     pub per_address: RateSpec,
+    /// `NOT_FOUND` verdicts of `POST /api/keys/verify` per asking key: past it, the asker
+    /// gets 429 until the bucket refills (a verifier forwarding a scanner's guesses is slowed,
+    /// not the keys it checks).
+    pub verify_misses: RateSpec,
     /// Extra limits per route group (`identity`, `keys`, `sessions`, `audit`, `config`,
     /// `messages` (reads, deletes), `message_posts`, `login`), counted per key (or per address
     /// on unauthenticated routes). `message_posts` defaults to `100/hour burst 20`.
@@ -104,6 +108,11 @@ impl Default for LimitSettings {
                 count: 60,
                 period_secs: 60,
                 burst: 20,
+            },
+            verify_misses: RateSpec {
+                count: 600,
+                period_secs: 60,
+                burst: 100,
             },
             // Posting to the message drop: with the default lifetime cap (7 days) one address
             // keeps at most ~16,800 messages alive, well under `messages.max_live`.

@@ -20,6 +20,8 @@ pub struct RatePolicy {
     pub per_address: RateSpec,
     /// Extra per route group.
     pub groups: BTreeMap<String, RateSpec>,
+    /// `NOT_FOUND` verdicts of key verification, per asking key.
+    pub verify_misses: RateSpec,
     /// When false, nothing is counted.
     pub enabled: bool,
 }
@@ -156,6 +158,41 @@ impl RatePolicy {
         }
     }
 
+    /// Whether the asking key `asker` may have another verification judged: its bucket of
+    /// `NOT_FOUND` verdicts is not spent. Looked at before the key is judged, so a spent
+    /// asker learns nothing more; a miss is counted with [`RatePolicy::count_verify_miss`].
+    pub async fn verify_misses_left(
+        &self,
+        limiter: &Limiter,
+        asker: &str,
+    ) -> Result<bool, OverLimit<'static>> {
+        if !self.enabled {
+            return Ok(true);
+        }
+        limiter
+            .peek(&verify_miss_bucket(asker), &self.verify_misses)
+            .await
+            .map_err(|_| OverLimit::Unavailable)
+    }
+
+    /// Count a `NOT_FOUND` verdict against the asking key.
+    pub async fn count_verify_miss(&self, limiter: &Limiter, asker: &str) -> Decision {
+        let decision = if self.enabled {
+            limiter
+                .check(&verify_miss_bucket(asker), &self.verify_misses)
+                .await
+                .ok()
+        } else {
+            None
+        };
+        decision.unwrap_or(Decision {
+            allowed: true,
+            remaining: 0,
+            reset_secs: 0,
+            retry_after_secs: 0,
+        })
+    }
+
     /// Whether `ip` still has room in its address bucket, without counting: costly work is
     /// not done for an address that has spent its budget already.
     pub async fn address_has_room(
@@ -200,6 +237,13 @@ async fn count_one<'a>(
 
 /// The bucket of a key at `spec`: `key:<id>:<spec>`, built without the formatting machinery
 /// (this runs on every limited request; the name is also the Redis key, so its shape stays).
+fn verify_miss_bucket(asker: &str) -> String {
+    let mut name = String::with_capacity(32);
+    name.push_str("verify-miss:");
+    name.push_str(asker);
+    name
+}
+
 fn key_bucket(id: &str, spec: &RateSpec) -> String {
     let mut name = String::with_capacity(48);
     name.push_str("key:");

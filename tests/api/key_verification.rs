@@ -368,6 +368,7 @@ async fn verifications_are_audited_and_repeats_counted() {
         .find(|e| e["extra"].get("repeated").is_some())
         .unwrap();
     assert_eq!(summary["extra"]["repeated"], 3);
+    assert_eq!(summary["extra"]["cost"], 3, "the repeats' cost, summed");
     assert_eq!(summary["message"], "repeated, counted");
     let missing = events
         .iter()
@@ -377,4 +378,44 @@ async fn verifications_are_audited_and_repeats_counted() {
     assert_eq!(missing["extra"].get("subject"), None);
     // Nothing of the presented key reaches the trail.
     assert!(!events.iter().any(|e| e.to_string().contains(&client.key)));
+}
+
+#[tokio::test]
+async fn an_asker_whose_keys_keep_not_being_found_is_slowed() {
+    let app = spawn_app_with(|s| {
+        s.limits.verify_misses = portcullis::limits::RateSpec::parse("3/min").unwrap();
+    })
+    .await;
+    let verifier = app.key_with_role("verifier").await;
+    let other = app.key_with_role("verifier").await;
+    let client = app.key_with_role("user").await;
+    // Valid verdicts are not misses.
+    for _ in 0..5 {
+        let verdict = verify(&app, &verifier.key, json!({"key": client.key})).await;
+        assert_eq!(verdict["code"], "VALID");
+    }
+    for i in 0..3 {
+        let guess = format!("a-guessed-legacy-key-number-{i:04}-of-many");
+        assert_eq!(
+            verify(&app, &verifier.key, json!({"key": guess})).await,
+            not_found()
+        );
+    }
+    // Spent: the next question is not judged at all, whatever key it names.
+    let response = app
+        .post_json(
+            "/api/keys/verify",
+            Some(&verifier.key),
+            &json!({"key": client.key}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "20");
+    assert_error_code(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Another asker is not affected, and the bucket refills.
+    let verdict = verify(&app, &other.key, json!({"key": client.key})).await;
+    assert_eq!(verdict["code"], "VALID");
+    app.clock.advance(Duration::from_secs(20));
+    let verdict = verify(&app, &verifier.key, json!({"key": client.key})).await;
+    assert_eq!(verdict["code"], "VALID");
 }

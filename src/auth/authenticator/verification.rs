@@ -120,8 +120,25 @@ impl Authenticator {
         permissions: &[Permission],
         cost: i64,
     ) -> Result<KeyCheck, Denial> {
+        // An asker whose keys keep not being found is slowed before its next one is judged.
+        if !self
+            .rates
+            .verify_misses_left(&self.limiter, &by.key_id)
+            .await
+            .map_err(|_| Denial::LimiterUnavailable)?
+        {
+            return Err(Denial::RateLimited(std::time::Duration::from_secs(
+                u64::from(self.rates.verify_misses.period_secs)
+                    .div_ceil(u64::from(self.rates.verify_misses.count.max(1))),
+            )));
+        }
         let check = self.decide(token, permissions, cost).await?;
         crate::telemetry::metrics::metrics().verification(check.code.as_str());
+        if check.code == VerifyCode::NotFound {
+            self.rates
+                .count_verify_miss(&self.limiter, &by.key_id)
+                .await;
+        }
         let verified = check.principal.as_ref().map(|p| p.key_id.as_str());
         let (outcome, message) = if check.valid() {
             (Outcome::Success, "key verified: valid")

@@ -85,6 +85,7 @@ async fn fixture() -> Fixture {
         rates: RatePolicy {
             roles: limits.roles.clone(),
             per_address: limits.per_address,
+            verify_misses: limits.verify_misses,
             groups: limits.groups.clone(),
             enabled: limits.enabled,
         },
