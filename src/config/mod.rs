@@ -94,6 +94,9 @@ pub struct MetricsSettings {
     /// `"127.0.0.1:9464"`, for a scraper that cannot send a key. Keep it private: it says
     /// how busy the server is and how often authentication fails.
     pub listen: Option<std::net::SocketAddr>,
+    /// Allow `listen` on an address other than loopback (refused otherwise: whoever reaches
+    /// it reads the metrics without a key).
+    pub allow_remote: bool,
 }
 
 impl Default for MetricsSettings {
@@ -101,6 +104,7 @@ impl Default for MetricsSettings {
         Self {
             enabled: true,
             listen: None,
+            allow_remote: false,
         }
     }
 }

@@ -37,6 +37,18 @@ impl Settings {
                 reason,
             });
         }
+        if let Some(listen) = self.metrics.listen
+            && !listen.ip().is_loopback()
+            && !self.metrics.allow_remote
+        {
+            return Err(ConfigError::Invalid {
+                key: "metrics.listen",
+                reason: format!(
+                    "{listen} is not a loopback address, and /metrics there needs no key; \
+                     use 127.0.0.1, or set metrics.allow_remote = true if that network is private"
+                ),
+            });
+        }
         if let Err(reason) = check_log_level(&self.logging.level) {
             return Err(ConfigError::Invalid {
                 key: "logging.level",

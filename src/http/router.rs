@@ -75,7 +75,7 @@ pub fn build_metrics(state: AppState, limits: &LimitSettings) -> Router {
         },
         request_timeout: limits.request_timeout,
     });
-    routes::metrics::public_router()
+    routes::metrics::public_router(&state)
         .fallback(not_found)
         .with_state(state)
         .layer(edge)

@@ -239,4 +239,37 @@ fn a_private_listener_serves_metrics_without_a_key_and_the_api_can_turn_them_off
         fetch(&server.address, "/metrics", &[("X-API-Key", &admin)]).0,
         404
     );
+    // Without a key, the listener is limited per address like any route without one
+    // (limits.per_address, 60/min burst 20): a flood of scrapes does not become store load.
+    let statuses: Vec<u16> = (0..30)
+        .map(|_| fetch(&private, "/metrics", &[]).0)
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let (status, head, _) = fetch(&private, "/metrics", &[]);
+    assert_eq!(status, 429);
+    assert!(head.contains("retry-after: "), "{head}");
+}
+
+#[test]
+fn a_metrics_listener_beyond_loopback_must_be_allowed_in_so_many_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = {
+        let output = command(dir.path())
+            .args(["serve", "--port", "0"])
+            .env("PORTCULLIS_METRICS__LISTEN", "0.0.0.0:0")
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "portcullis: configuration error in the environment (PORTCULLIS_METRICS__LISTEN): \
+         `metrics.listen`: 0.0.0.0:0 is not a loopback address, and /metrics there needs no key; \
+         use 127.0.0.1, or set metrics.allow_remote = true if that network is private\n"
+    );
 }

@@ -5,12 +5,13 @@
 use crate::auth::Permission;
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
-use crate::http::middleware::authorize::Guard;
+use crate::http::middleware::authorize::{Guard, PublicLimit, limit_public};
 use crate::http::state::AppState;
 use crate::telemetry::metrics::{CONTENT_TYPE, Snapshot, metrics};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -26,9 +27,16 @@ pub fn router(state: &AppState) -> Router<AppState> {
     )
 }
 
-/// The route on the private metrics listener: no authentication.
-pub fn public_router() -> Router<AppState> {
-    Router::new().route("/metrics", get(exposition))
+/// The route on the private metrics listener: no authentication, limited per address
+/// (`limits.per_address`) like every route without a key — each scrape reads the store.
+pub fn public_router(state: &AppState) -> Router<AppState> {
+    Router::new().route(
+        "/metrics",
+        get(exposition).route_layer(from_fn_with_state(
+            PublicLimit::new(state, RouteGroup::Metrics),
+            limit_public,
+        )),
+    )
 }
 
 async fn exposition(State(state): State<AppState>) -> Result<Response, ApiError> {
