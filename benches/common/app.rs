@@ -43,7 +43,7 @@ pub fn fixture_with(configure: impl FnOnce(&mut Settings)) -> Fixture {
         let app = Application::build(settings, Arc::new(SystemClock), EnvKeys::none())
             .await
             .unwrap();
-        app.router()
+        app.router().unwrap()
     });
     let key = std::fs::read_to_string(dir.path().join("data").join(INITIAL_ADMIN_KEY_FILE))
         .unwrap()

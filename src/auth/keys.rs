@@ -61,7 +61,7 @@ pub enum KeyError {
 }
 
 /// What is needed to create a key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// Owner name (created on first use).
@@ -89,7 +89,7 @@ pub struct CreateKey {
 }
 
 /// A quota as requested: `{"limit": 1000, "refill": "daily"}`.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaRequest {
     /// Uses per period.
@@ -104,7 +104,7 @@ fn never() -> Refill {
 }
 
 /// New limits for an existing key (`POST /api/keys/{id}/limits`); absent fields are removed.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetLimits {
     /// Rate limit; absent: back to the role default.
@@ -116,7 +116,7 @@ pub struct SetLimits {
 }
 
 /// A quota as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QuotaView {
     /// Uses per period.
     pub limit: i64,
@@ -129,7 +129,7 @@ pub struct QuotaView {
 }
 
 /// A key as shown to admins: no hash, no plaintext, times as RFC 3339.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     /// Public id.
     pub id: String,
@@ -177,7 +177,7 @@ pub fn rfc3339(unix: i64) -> Option<String> {
 }
 
 /// A page of keys.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyPage {
     /// The keys.
     pub keys: Vec<KeyView>,

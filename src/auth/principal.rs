@@ -5,7 +5,7 @@ use crate::store::KeyQuota;
 use serde::Serialize;
 
 /// Where a key is defined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeySource {
     /// Created through the API or CLI and kept in the store.

@@ -23,6 +23,7 @@ mod client;
 mod jose;
 mod keys;
 mod migrate;
+mod openapi;
 mod serve;
 mod store;
 
@@ -61,6 +62,8 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// Move an install between stores (`store copy --from sqlite://… --to postgres://…`).
     Store(store::StoreArgs),
+    /// Print the OpenAPI 3.1 document of the server these settings describe.
+    Openapi(openapi::OpenApiArgs),
 }
 
 /// Whether `error` is stdout closed by its reader (`| head`): Unix tools end quietly then.
@@ -113,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Jose(args) => jose::run(settings, args).map(|()| true),
         Command::Migrate(args) => migrate::run(settings, args).await,
         Command::Store(args) => store::run(settings, args).await.map(|()| true),
+        Command::Openapi(args) => openapi::run(settings, args).await.map(|()| true),
         Command::Client(_) => Ok(false),
     }
 }

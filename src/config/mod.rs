@@ -82,6 +82,24 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Prometheus metrics.
     pub metrics: MetricsSettings,
+    /// The OpenAPI document.
+    pub openapi: OpenApiSettings,
+}
+
+/// `[openapi]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenApiSettings {
+    /// Serve the OpenAPI 3.1 document at `GET /openapi.json`, without authentication. It
+    /// describes the routes, not who uses them; turn it off to keep the surface unlisted
+    /// (`portcullis openapi` still prints it).
+    pub enabled: bool,
+}
+
+impl Default for OpenApiSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// `[metrics]`

@@ -8,6 +8,7 @@ pub mod framing_errors;
 pub mod header_timer;
 pub mod json;
 pub mod middleware;
+pub mod openapi;
 pub mod rate_headers;
 pub mod request_facts;
 pub mod router;

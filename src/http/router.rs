@@ -1,18 +1,70 @@
 //! The whole HTTP application: every area's routes, merged, wrapped in the edge
 //! (`middleware::edge`: request id, client address, access log, headers, errors, panics,
 //! deadline, body limit).
+//!
+//! Areas register their routes on `utoipa-axum`'s `OpenApiRouter`, which collects each
+//! handler's OpenAPI annotation as the route is added: the document (`http::openapi`) is
+//! built from the same calls that build the router, and a test compares the two.
 
 use super::error::ApiError;
 use super::middleware::body_limit::BodyLimits;
 use super::middleware::edge::{EdgeLayer, EdgeSettings};
+use super::openapi::{self, Document};
 use super::routes;
 use super::state::AppState;
-use crate::config::LimitSettings;
+use crate::config::{LimitSettings, Settings};
 use axum::Router;
+use axum::routing::get;
 use std::sync::Arc;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
-/// Build the application.
-pub fn build(state: AppState, limits: &LimitSettings, metrics: bool) -> Router {
+/// Build the application: the routes, `/openapi.json` when `[openapi] enabled`, the edge.
+pub fn build(state: AppState, settings: &Settings) -> anyhow::Result<Router> {
+    let (routes, api) = area_routes(&state, settings.metrics.enabled).split_for_parts();
+    let routes = if settings.openapi.enabled {
+        let api = openapi::finish(api, settings.server.base_url.as_deref(), true);
+        let document = Document::of(&api)
+            .map_err(|err| anyhow::anyhow!("the OpenAPI document did not serialize: {err}"))?;
+        routes.route("/openapi.json", get(openapi::document).with_state(document))
+    } else {
+        routes
+    };
+    Ok(wrap(state, &settings.limits, routes))
+}
+
+/// The OpenAPI document of the application `build` makes with these settings.
+pub fn document(state: &AppState, settings: &Settings) -> OpenApi {
+    let api = area_routes(state, settings.metrics.enabled).into_openapi();
+    openapi::finish(
+        api,
+        settings.server.base_url.as_deref(),
+        settings.openapi.enabled,
+    )
+}
+
+/// Every area's routes, with their descriptions.
+fn area_routes(state: &AppState, metrics: bool) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::new()
+        .merge(routes::health::router())
+        .merge(routes::whoami::router(state))
+        .merge(routes::keys::router(state))
+        .merge(routes::verify::router(state))
+        .merge(routes::login::router(state))
+        .merge(routes::sessions::router(state))
+        .merge(routes::audit::router(state))
+        .merge(crate::services::configfiles::routes::router(state))
+        .merge(crate::services::messages::routes::router(state))
+        .merge(crate::services::campaigns::routes::router(state));
+    if metrics {
+        routes.merge(routes::metrics::router(state))
+    } else {
+        routes
+    }
+}
+
+/// The routes under the mount path, the fallback, the edge.
+fn wrap(state: AppState, limits: &LimitSettings, routes: Router<AppState>) -> Router {
     let tls = state.tls;
     let proxies = state.proxies.clone();
     let mount = state.mount.clone();
@@ -26,23 +78,7 @@ pub fn build(state: AppState, limits: &LimitSettings, metrics: bool) -> Router {
                 .collect(),
         ),
     };
-    let routes = Router::new()
-        .merge(routes::health::router())
-        .merge(routes::whoami::router(&state))
-        .merge(routes::keys::router(&state))
-        .merge(routes::verify::router(&state))
-        .merge(routes::login::router(&state))
-        .merge(routes::sessions::router(&state))
-        .merge(routes::audit::router(&state))
-        .merge(crate::services::configfiles::routes::router(&state))
-        .merge(crate::services::messages::routes::router(&state))
-        .merge(crate::services::campaigns::routes::router(&state))
-        .fallback(not_found);
-    let routes = if metrics {
-        routes.merge(routes::metrics::router(&state))
-    } else {
-        routes
-    };
+    let routes = routes.fallback(not_found);
     // Under `server.base_url`'s path when it has one; anything outside it is unknown.
     let routes = match &*mount {
         "" => routes,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use time::{Date, Month, OffsetDateTime, Time};
 
 /// How a quota refills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Refill {
     /// Never: a fixed number of uses.

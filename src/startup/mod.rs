@@ -348,12 +348,14 @@ impl Application {
 
     /// The HTTP application itself, without the listener: for benchmarks that measure the
     /// cost of a request without the network.
-    pub fn router(&self) -> axum::Router {
-        router::build(
-            self.state.clone(),
-            &self.settings.limits,
-            self.settings.metrics.enabled,
-        )
+    pub fn router(&self) -> anyhow::Result<axum::Router> {
+        router::build(self.state.clone(), &self.settings)
+    }
+
+    /// The OpenAPI document of this application's routes (`portcullis openapi`, and the test
+    /// that every route is described).
+    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
+        router::document(&self.state, &self.settings)
     }
 
     /// The private metrics listener's address, when `[metrics] listen` is set.
@@ -382,6 +384,7 @@ impl Application {
             audit_writer,
             certificate,
         } = self;
+        let app = router::build(state.clone(), &settings)?;
         let mut workers = start_workers(&state, &settings);
         match state.store.listen_key_changes().await {
             Ok(Some(feed)) => workers.adopt(
@@ -410,7 +413,6 @@ impl Application {
                 None
             }
         };
-        let app = router::build(state.clone(), &settings.limits, settings.metrics.enabled);
         let limits = ConnectionLimits {
             max_connections: settings.limits.max_connections,
             header_read_timeout: settings.limits.header_read_timeout,

@@ -156,7 +156,7 @@ pub enum SendOutcome {
 }
 
 /// Messages by state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct StateCounts {
     /// Waiting.
     pub pending: i64,
@@ -233,7 +233,7 @@ pub struct Suppression {
 }
 
 /// What `GET /api/database/stats` counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CampaignStats {
     /// Campaigns.
     pub campaigns: i64,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Whether a key holder is a person or a program (seed 003's "User 1" vs "App 1").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OwnerKind {
     /// A person.
@@ -124,7 +124,7 @@ impl std::fmt::Debug for KeyRecord {
 }
 
 /// The life-cycle state of a key at a given time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
     /// Usable.
@@ -182,7 +182,7 @@ pub struct NewKey {
 /// Where a key comes from. An issued key is ours (`pcl_…`, its id inside it); an imported
 /// one is a key another system issued, known here only by its SHA-256, found by that hash,
 /// and accepted as its holder always sent it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyOrigin {
     /// Issued by Portcullis.

@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::net::IpAddr;
 
 /// The verdict, as the asking service sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerifyCode {
     /// The key may be used, and this use was counted.
@@ -58,7 +58,7 @@ impl VerifyCode {
 
 /// The state of the key's rate limit after the verification, as the `RateLimit` headers of
 /// a request would report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RateView {
     /// Requests per period.
     pub limit: u32,

@@ -135,7 +135,7 @@ fn csv_reason(err: &csv::Error) -> String {
 const MAX_LISTED: usize = 20;
 
 /// One key to import, as a line of JSON Lines, a CSV row or an element of the API's list.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportKey {
     /// SHA-256 of the key string: 64 hex characters, or base64 (standard or URL-safe,

@@ -11,32 +11,61 @@ use crate::http::json::Json;
 use crate::http::middleware::authorize::Guard;
 use crate::http::state::AppState;
 use crate::store::AuditFilter;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// Routes of this area.
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new().route(
-        "/api/audit",
-        get(list).route_layer(Guard::new(state, RouteGroup::Audit, Permission::AuditRead)),
-    )
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let guard = Guard::new(state, RouteGroup::Audit, Permission::AuditRead);
+    OpenApiRouter::new().routes(routes!(list).map(|route| route.route_layer(guard)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Query {
+    /// Records at or after this time, RFC 3339.
     since: Option<String>,
+    /// Records before this time, RFC 3339.
     until: Option<String>,
+    /// Records of this owner or key id.
     actor: Option<String>,
+    /// Records of this kind, e.g. `key.create`.
     kind: Option<String>,
+    /// Records with this outcome.
+    #[param(value_type = Option<AuditOutcome>)]
     outcome: Option<String>,
+    /// Records per page, 1 to 500 (default 100); a page also ends at about 1 MiB.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+}
+
+/// An outcome, as recorded.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Names the three values for the document; the filter is a string.
+enum AuditOutcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+/// A page of the audit trail, oldest first.
+#[derive(Serialize, ToSchema)]
+struct AuditPage {
+    /// The records.
+    #[schema(value_type = Vec<crate::audit::RecordView>)]
+    events: Vec<Value>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    next_cursor: Option<String>,
 }
 
 fn millis(field: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
@@ -48,10 +77,19 @@ fn millis(field: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
     .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "audit",
+    summary = "Read the audit trail",
+    params(Query),
+    responses((status = 200, description = "A page of records.", body = AuditPage)),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<Query>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::BadRequest(
@@ -113,10 +151,10 @@ async fn list(
     let next_cursor = more
         .then(|| filter.after.map(|seq| seq.to_string()))
         .flatten();
-    Ok(Json(json!({
-        "events": events,
-        "next_cursor": next_cursor,
-    })))
+    Ok(Json(AuditPage {
+        events,
+        next_cursor,
+    }))
 }
 
 /// Records read from the store at a time.

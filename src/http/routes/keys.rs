@@ -12,7 +12,7 @@
 //! | POST | `/api/keys/import` | import keys of another system by their hash; 201 |
 
 use crate::auth::keys::{
-    ChangedBy, CreateKey, ImportKey, IssuedKey, KeyView, MAX_IMPORT, SetLimits,
+    ChangedBy, CreateKey, ImportKey, IssuedKey, KeyPage, KeyView, MAX_IMPORT, SetLimits,
 };
 use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
@@ -20,36 +20,40 @@ use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::json::Json;
 use crate::http::middleware::authorize::Guard;
+use crate::http::openapi::ErrorBody;
 use crate::http::state::AppState;
 use crate::store::{KeyFilter, KeyState};
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this area.
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/keys", post(create).get(list))
-        .route("/api/keys/import", post(import))
-        .route("/api/keys/{id}", get(show))
-        .route("/api/keys/{id}/revoke", post(revoke))
-        .route("/api/keys/{id}/rotate", post(rotate))
-        .route("/api/keys/{id}/enable", post(enable))
-        .route("/api/keys/{id}/disable", post(disable))
-        .route("/api/keys/{id}/limits", post(set_limits))
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(import))
+        .routes(routes!(show))
+        .routes(routes!(revoke))
+        .routes(routes!(rotate))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(set_limits))
         .route_layer(Guard::new(state, RouteGroup::Keys, Permission::KeysManage))
 }
 
 /// A created key: the plaintext once, beside the usual view.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Created {
+    /// The key string. Shown this once: only its hash is kept.
     key: String,
     #[serde(flatten)]
     view: KeyView,
+    /// After a rotation, the old key (still valid until the end of the grace period).
     #[serde(skip_serializing_if = "Option::is_none")]
     previous: Option<KeyView>,
 }
@@ -77,6 +81,18 @@ fn by(principal: &Principal) -> ChangedBy<'_> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/keys",
+    tag = "keys",
+    summary = "Create a key",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key, shown this once.", body = Created,
+            headers(("Location" = String, description = "The key's URL."))),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -88,18 +104,36 @@ async fn create(
 }
 
 /// `{"keys": [{"hash": …, "owner": …, "role": …}, …]}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Import {
+    /// The keys, at most 1,000.
+    #[schema(max_items = 1000)]
     keys: Vec<ImportKey>,
 }
 
 /// The keys imported, as admins see them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Imported {
+    /// One view per key, in the order sent.
     imported: Vec<KeyView>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/keys/import",
+    tag = "keys",
+    summary = "Import keys of another system by their SHA-256",
+    description = "An imported key is then accepted in `X-API-Key` and `Bearer` exactly as \
+        it was issued elsewhere. Nothing is imported when any entry is refused.",
+    request_body = Import,
+    responses(
+        (status = 201, description = "The keys imported.", body = Imported),
+        (status = 409, description = "A key with one of these hashes exists already; the \
+            message names the entries.", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn import(
     State(state): State<AppState>,
     principal: Principal,
@@ -122,16 +156,32 @@ async fn import(
     Ok((StatusCode::CREATED, Json(Imported { imported })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only this owner's keys (by name).
     owner: Option<String>,
+    /// Only keys of this role.
     role: Option<String>,
+    /// Only keys in this state.
     state: Option<KeyState>,
+    /// Keys per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/keys",
+    tag = "keys",
+    summary = "List keys",
+    params(ListQuery),
+    responses((status = 200, description = "A page of keys.", body = KeyPage)),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -148,6 +198,18 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    summary = "Show a key",
+    params(("id" = String, Path, description = "The key's id.")),
+    responses(
+        (status = 200, description = "The key.", body = KeyView),
+        (status = 404, description = "No such key.", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -156,6 +218,20 @@ async fn show(
     Ok(Json(state.keys.present(&record)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/keys/{id}/revoke",
+    tag = "keys",
+    summary = "Revoke a key for good",
+    params(("id" = String, Path, description = "The key's id.")),
+    responses(
+        (status = 200, description = "The key, revoked.", body = KeyView),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "The key cannot be changed (an environment key).",
+            body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
@@ -166,6 +242,19 @@ async fn revoke(
     Ok(Json(state.keys.present(&record)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/keys/{id}/enable",
+    tag = "keys",
+    summary = "Switch a key on",
+    params(("id" = String, Path, description = "The key's id.")),
+    responses(
+        (status = 200, description = "The key.", body = KeyView),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "The key is revoked.", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn enable(
     State(state): State<AppState>,
     principal: Principal,
@@ -174,6 +263,19 @@ async fn enable(
     set_enabled(state, principal, id, true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/keys/{id}/disable",
+    tag = "keys",
+    summary = "Switch a key off (it can be switched on again)",
+    params(("id" = String, Path, description = "The key's id.")),
+    responses(
+        (status = 200, description = "The key.", body = KeyView),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "The key is revoked.", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn disable(
     State(state): State<AppState>,
     principal: Principal,
@@ -195,6 +297,20 @@ async fn set_enabled(
 
 /// Set the key's rate limit and quota: `{"rate": "100/min", "quota": {"limit": 1000,
 /// "refill": "daily"}}`; a field left out is removed.
+#[utoipa::path(
+    post,
+    path = "/api/keys/{id}/limits",
+    tag = "keys",
+    summary = "Set a key's rate limit and quota",
+    params(("id" = String, Path, description = "The key's id.")),
+    request_body = SetLimits,
+    responses(
+        (status = 200, description = "The key.", body = KeyView),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "The key is revoked.", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn set_limits(
     State(state): State<AppState>,
     principal: Principal,
@@ -205,13 +321,31 @@ async fn set_limits(
     Ok(Json(state.keys.present(&record)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateRequest {
+    /// How long the old key keeps working, e.g. `"1h"`; none by default.
     grace: Option<String>,
 }
 
 /// The body is optional: an empty body rotates with no grace period.
+#[utoipa::path(
+    post,
+    path = "/api/keys/{id}/rotate",
+    tag = "keys",
+    summary = "Replace a key with a new one, same owner and role",
+    description = "The body is optional; with `grace`, the old key keeps working that long.",
+    params(("id" = String, Path, description = "The key's id.")),
+    request_body(content = Option<RotateRequest>, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new key, shown this once, and the old one.",
+            body = Created, headers(("Location" = String, description = "The new key's URL."))),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "The key is revoked or already replaced.",
+            body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn rotate(
     State(state): State<AppState>,
     principal: Principal,

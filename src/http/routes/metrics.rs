@@ -14,17 +14,13 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// The route on the API, behind `metrics.read`.
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new().route(
-        "/metrics",
-        get(exposition).route_layer(Guard::new(
-            state,
-            RouteGroup::Metrics,
-            Permission::MetricsRead,
-        )),
-    )
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let guard = Guard::new(state, RouteGroup::Metrics, Permission::MetricsRead);
+    OpenApiRouter::new().routes(routes!(exposition).map(|route| route.route_layer(guard)))
 }
 
 /// The route on the private metrics listener: no authentication, limited per address
@@ -39,6 +35,19 @@ pub fn public_router(state: &AppState) -> Router<AppState> {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    summary = "Prometheus metrics",
+    description = "The Prometheus text exposition: requests by route pattern and status, \
+        latencies, authentication outcomes, limits, the audit queue, the store pool, Redis, \
+        and each service's counters. Never a key, a raw path or an address as a label.",
+    responses((status = 200, description = "The exposition.",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        body = String)),
+    security(("api_key" = [])),
+)]
 async fn exposition(State(state): State<AppState>) -> Result<Response, ApiError> {
     let messages_live = match state.messages.live().await {
         Ok(live) => Some(live),

@@ -13,11 +13,12 @@ use crate::http::json::Json;
 use crate::http::middleware::authorize::Guard;
 use crate::http::request_facts::client_ip;
 use crate::http::state::AppState;
-use axum::Router;
 use axum::extract::{FromRequest, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// Most uses one verification may count against a quota.
 pub const MAX_COST: i64 = 10_000;
@@ -26,28 +27,24 @@ pub const MAX_COST: i64 = 10_000;
 const MAX_PERMISSIONS: usize = 32;
 
 /// Routes of this area.
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new().route(
-        "/api/keys/verify",
-        post(verify).route_layer(Guard::new(
-            state,
-            RouteGroup::Verify,
-            Permission::KeysVerify,
-        )),
-    )
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let guard = Guard::new(state, RouteGroup::Verify, Permission::KeysVerify);
+    OpenApiRouter::new().routes(routes!(verify).map(|route| route.route_layer(guard)))
 }
 
 /// The question.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Question {
     /// The key as the client presented it.
     key: String,
     /// Permissions the key's role must hold (`keys.manage`, …); none by default.
     #[serde(default)]
+    #[schema(max_items = 32)]
     permissions: Vec<String>,
     /// Quota uses to count: 1 by default, 0 only looks.
     #[serde(default = "one")]
+    #[schema(minimum = 0, maximum = 10_000)]
     cost: i64,
 }
 
@@ -56,20 +53,43 @@ fn one() -> i64 {
 }
 
 /// The answer: the verdict, and who the key speaks for when it was identified.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Verdict<'a> {
+    /// Whether the key may be used now, as asked.
     valid: bool,
+    /// Why.
     code: VerifyCode,
+    /// The key's id, when it was identified.
     key_id: Option<&'a str>,
+    /// The owner's name.
     owner: Option<&'a str>,
+    /// The owner's id.
     owner_id: Option<&'a str>,
+    /// The key's role.
     role: Option<Role>,
+    /// What the role may do.
+    #[schema(value_type = Option<Vec<String>>)]
     permissions: Option<Permissions>,
+    /// When the key stops working, RFC 3339.
     expires_at: Option<String>,
+    /// The key's rate limit after this verification.
     ratelimit: Option<RateView>,
+    /// The key's quota after this verification.
     quota: Option<QuotaView>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/keys/verify",
+    tag = "keys",
+    summary = "Is this key good?",
+    description = "For services that hold Portcullis keys they did not issue. Always 200 \
+        with a verdict for a well-formed question; `cost` counts against the key's quota \
+        (0 only looks). Audited.",
+    request_body = Question,
+    responses((status = 200, description = "The verdict.", body = Verdict)),
+    security(("api_key" = [])),
+)]
 async fn verify(
     State(state): State<AppState>,
     principal: Principal,

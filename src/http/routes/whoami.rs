@@ -6,35 +6,40 @@ use crate::config::RouteGroup;
 use crate::http::json::Json;
 use crate::http::middleware::authorize::Guard;
 use crate::http::state::AppState;
-use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// Routes of this area.
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new().route(
-        "/api/whoami",
-        get(whoami).route_layer(Guard::new(
-            state,
-            RouteGroup::Identity,
-            Permission::IdentityRead,
-        )),
-    )
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let guard = Guard::new(state, RouteGroup::Identity, Permission::IdentityRead);
+    OpenApiRouter::new().routes(routes!(whoami).map(|route| route.route_layer(guard)))
 }
 
 /// The caller's identity, as JSON.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Identity<'a> {
+    /// The owner's name.
     owner: &'a str,
+    /// The owner's id.
     owner_id: &'a str,
+    /// The key's role.
     role: Role,
+    /// The key's id (`key_…`), or `env:NAME` for an environment key.
     key_id: &'a str,
+    /// When the key stops working, RFC 3339; absent when it does not expire.
     expires_at: Option<String>,
+    /// Where the key comes from.
     source: KeySource,
+    /// What the role may do.
+    #[schema(value_type = Vec<String>)]
     permissions: Permissions,
+    /// The key's own rate limit, e.g. `100/min`; absent: the role's applies.
     rate_limit: Option<&'a str>,
+    /// The key's quota, with uses left now.
     quota: Option<QuotaView>,
 }
 
@@ -47,6 +52,14 @@ impl Serialize for Permissions {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/whoami",
+    tag = "identity",
+    summary = "Who the presented credential belongs to",
+    responses((status = 200, description = "The caller's identity.", body = Identity)),
+    security(("api_key" = [])),
+)]
 async fn whoami(State(state): State<AppState>, principal: Principal) -> Response {
     let quota = principal.quota.as_ref().and_then(|q| {
         quota_view(

@@ -10,7 +10,7 @@ use crate::store::campaigns::EVERYONE;
 use serde::{Deserialize, Serialize};
 
 /// `POST /api/device/delivery`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryReport {
     /// The message id we sent with.
@@ -23,7 +23,7 @@ pub struct DeliveryReport {
 }
 
 /// `POST /api/device/inbound`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Inbound {
     /// The sender.
@@ -33,7 +33,7 @@ pub struct Inbound {
 }
 
 /// What a report did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Applied {
     /// Whether it changed a message (a repeat or an out-of-date report does not).
     pub applied: bool,

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 /// The alphabet a message is sent in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum Encoding {
     /// The GSM 03.38 7-bit default alphabet.
     #[serde(rename = "GSM-7")]
@@ -19,7 +19,7 @@ pub enum Encoding {
 }
 
 /// A message's encoding and size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Size {
     /// The alphabet.
     pub encoding: Encoding,

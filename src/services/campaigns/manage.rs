@@ -16,7 +16,7 @@ const MAX_MESSAGE: usize = 1600;
 pub const MAX_PAGE: u32 = 100;
 
 /// `POST /api/campaign/create`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCampaign {
     /// Display name.
@@ -32,7 +32,7 @@ pub struct CreateCampaign {
 }
 
 /// A created campaign, with its template's size.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Created {
     /// The campaign.
     #[serde(flatten)]
@@ -42,7 +42,7 @@ pub struct Created {
 }
 
 /// A page of campaigns.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CampaignPage {
     /// Newest first.
     pub campaigns: Vec<CampaignView>,

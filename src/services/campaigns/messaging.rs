@@ -13,7 +13,7 @@ pub const TEST_TEXT: &str = "Portcullis test message: your SMS gateway works.";
 const MAX_TEXT: usize = 1600;
 
 /// `POST /api/sms/send/enhanced`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     /// The number, in any form `sms.default_region` allows.
@@ -23,7 +23,7 @@ pub struct SendRequest {
 }
 
 /// What the phone said to a test message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestResult {
     /// E.164.
     pub phone: String,
@@ -34,7 +34,7 @@ pub struct TestResult {
 }
 
 /// `GET /api/sms/status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SmsStatus {
     /// The driver, or `none` without `sms.device_url`.
     pub gateway: &'static str,
@@ -47,7 +47,7 @@ pub struct SmsStatus {
 }
 
 /// Messages not sent yet.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Queue {
     /// Waiting.
     pub pending: i64,
@@ -56,7 +56,7 @@ pub struct Queue {
 }
 
 /// Today's outcomes.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Today {
     /// Taken by the phone (and not yet reported delivered).
     pub sent: i64,
@@ -67,7 +67,7 @@ pub struct Today {
 }
 
 /// A suppressed number, as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SuppressionView {
     /// E.164.
     pub phone: String,

@@ -78,7 +78,7 @@ impl<'a> Actor<'a> {
 }
 
 /// What was last seen of the phone, on this node.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct DeviceStatus {
     /// Whether it answered the last time it was asked (`None`: not asked yet).
     pub reachable: Option<bool>,

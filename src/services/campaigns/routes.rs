@@ -3,11 +3,14 @@
 //! suppression route needs the user role (admin ⊇ user), `/api/database/reset` the admin
 //! role, the device routes the device role; the phone's webhook carries its own signature.
 
-use super::device::{DeliveryReport, Inbound};
+use super::device::{Applied, DeliveryReport, Inbound};
 use super::manage::CreateCampaign;
+use super::manage::{CampaignPage, Created};
 use super::messaging::SendRequest;
+use super::messaging::{SmsStatus, SuppressionView, TestResult};
 use super::state::Action;
 use super::upload::Target;
+use super::views::{CampaignView, SmsView, StatusView, UploadReport};
 use super::{Actor, CampaignError};
 use crate::auth::{Permission, Principal};
 use crate::config::RouteGroup;
@@ -15,70 +18,133 @@ use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::json::Json;
 use crate::http::middleware::authorize::{Guard, PublicLimit, limit_public};
+use crate::http::openapi::ErrorBody;
 use crate::http::request_facts::body_bytes;
 use crate::http::state::AppState;
-use axum::Router;
+use crate::store::campaigns::CampaignStats;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// The upload routes, whose bodies may be up to `sms.max_upload_bytes` (the body-limit layer
 /// reads this list).
 pub const UPLOAD_PATHS: [&str; 2] = ["/api/csv/upload", "/api/campaign/upload"];
 
 /// Routes of this area (none when `[sms] enabled = false`).
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     if !state.campaigns.settings().enabled {
-        return Router::new();
+        return OpenApiRouter::new();
     }
     let user = || Guard::new(state, RouteGroup::Campaigns, Permission::Campaigns);
     let admin = || Guard::new(state, RouteGroup::Campaigns, Permission::DatabaseReset);
     let device = || Guard::new(state, RouteGroup::Device, Permission::DeviceReport);
     let public = || from_fn_with_state(PublicLimit::new(state, RouteGroup::Device), limit_public);
-    let campaigns = Router::new()
-        .route("/api/campaign/create", post(create))
-        .route("/api/campaign/start", post(start))
-        .route("/api/campaign/pause", post(pause))
-        .route("/api/campaign/resume", post(resume))
-        .route("/api/campaign/cancel", post(cancel))
-        .route("/api/campaign/status", get(status))
-        .route("/api/campaign/list", get(list))
-        .route("/api/campaign/export", get(export))
-        .route("/api/sms/send/enhanced", post(send))
-        .route("/api/sms/test", post(test))
-        .route("/api/sms/status", get(sms_status))
-        .route("/api/sms/{id}", get(message))
-        .route("/api/database/stats", get(stats))
-        .route("/api/suppressions", get(suppressions).post(suppress))
-        .route("/api/suppressions/{phone}", delete(unsuppress))
+    let campaigns = OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(start))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(cancel))
+        .routes(routes!(status))
+        .routes(routes!(list))
+        .routes(routes!(export))
+        .routes(routes!(send))
+        .routes(routes!(test))
+        .routes(routes!(sms_status))
+        .routes(routes!(message))
+        .routes(routes!(stats))
+        .routes(routes!(suppressions, suppress))
+        .routes(routes!(unsuppress))
         .route_layer(user());
     // Multipart bodies are bounded by the server's body-limit layer (`sms.max_upload_bytes`
     // on these paths), not by axum's default of 2 MiB.
-    let uploads = Router::new()
-        .route(UPLOAD_PATHS[0], post(upload_contacts))
-        .route(UPLOAD_PATHS[1], post(upload_recipients))
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(upload_contacts))
+        .routes(routes!(upload_recipients))
         .route_layer(user())
         .layer(DefaultBodyLimit::disable());
-    Router::new()
+    OpenApiRouter::new()
         .merge(campaigns)
         .merge(uploads)
-        .route("/api/database/reset", post(reset).route_layer(admin()))
-        .route("/api/device/delivery", post(delivery).route_layer(device()))
-        .route("/api/device/inbound", post(inbound).route_layer(device()))
-        .route("/api/device/webhook", post(webhook).route_layer(public()))
+        .routes(routes!(reset).map(|route| route.route_layer(admin())))
+        .routes(routes!(delivery).map(|route| route.route_layer(device())))
+        .routes(routes!(inbound).map(|route| route.route_layer(device())))
+        .routes(routes!(webhook).map(|route| route.route_layer(public())))
 }
 
 /// `{"id"}` of the campaign actions.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ById {
+    /// The campaign's id.
     id: String,
 }
 
+/// A message accepted for sending.
+#[derive(Serialize, ToSchema)]
+struct Accepted<'a> {
+    /// The message's id (`GET /api/sms/{id}`).
+    id: &'a str,
+    /// The number, in E.164.
+    phone: &'a str,
+    /// `queued`.
+    state: &'a str,
+}
+
+/// A reset.
+#[derive(Serialize, ToSchema)]
+struct ResetDone {
+    /// `true`.
+    reset: bool,
+    /// Campaigns, contacts and messages deleted.
+    rows_deleted: u64,
+}
+
+/// The suppression list.
+#[derive(Serialize, ToSchema)]
+struct Suppressions {
+    /// Numbers that are never sent to.
+    suppressions: Vec<SuppressionView>,
+}
+
+/// A multipart upload: the CSV.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the multipart form for the document; read by `parts`.
+struct ContactsUpload {
+    /// The CSV file: a `phone` column, optional `name`, and any other columns.
+    #[schema(content_media_type = "text/csv", value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// A multipart upload: the campaign and the CSV of its recipients.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the multipart form for the document; read by `parts`.
+struct RecipientsUpload {
+    /// The campaign's id.
+    campaign_id: String,
+    /// The CSV file: a `phone` column, optional `name`, and any other columns.
+    #[schema(content_media_type = "text/csv", value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/campaign/create",
+    tag = "campaigns",
+    summary = "Create a campaign (a draft)",
+    request_body = CreateCampaign,
+    responses(
+        (status = 201, description = "The draft, with the message's size in SMS units.",
+            body = Created, headers(("Location" = String, description = "Its status URL."))),
+    ),
+    security(("api_key" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -112,6 +178,20 @@ async fn act(
     Ok(Json(campaign).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/campaign/start",
+    tag = "campaigns",
+    summary = "Start a campaign (from draft or scheduled)",
+    request_body = ById,
+    responses(
+        (status = 200, description = "The campaign.", body = CampaignView),
+        (status = 404, description = "No such campaign (or not the caller's).", body = ErrorBody),
+        (status = 409, description = "Its state does not allow this; the message says why.",
+            body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn start(
     State(state): State<AppState>,
     principal: Principal,
@@ -120,6 +200,20 @@ async fn start(
     act(&state, &principal, &by.id, Action::Start).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/campaign/pause",
+    tag = "campaigns",
+    summary = "Pause a running campaign",
+    request_body = ById,
+    responses(
+        (status = 200, description = "The campaign.", body = CampaignView),
+        (status = 404, description = "No such campaign (or not the caller's).", body = ErrorBody),
+        (status = 409, description = "Its state does not allow this; the message says why.",
+            body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn pause(
     State(state): State<AppState>,
     principal: Principal,
@@ -128,6 +222,20 @@ async fn pause(
     act(&state, &principal, &by.id, Action::Pause).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/campaign/resume",
+    tag = "campaigns",
+    summary = "Resume a paused campaign",
+    request_body = ById,
+    responses(
+        (status = 200, description = "The campaign.", body = CampaignView),
+        (status = 404, description = "No such campaign (or not the caller's).", body = ErrorBody),
+        (status = 409, description = "Its state does not allow this; the message says why.",
+            body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn resume(
     State(state): State<AppState>,
     principal: Principal,
@@ -136,6 +244,20 @@ async fn resume(
     act(&state, &principal, &by.id, Action::Resume).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/campaign/cancel",
+    tag = "campaigns",
+    summary = "Cancel a campaign for good",
+    request_body = ById,
+    responses(
+        (status = 200, description = "The campaign.", body = CampaignView),
+        (status = 404, description = "No such campaign (or not the caller's).", body = ErrorBody),
+        (status = 409, description = "Its state does not allow this; the message says why.",
+            body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
@@ -144,6 +266,18 @@ async fn cancel(
     act(&state, &principal, &by.id, Action::Cancel).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/campaign/status",
+    tag = "campaigns",
+    summary = "A campaign's progress",
+    params(ById),
+    responses(
+        (status = 200, description = "The campaign with live counts.", body = StatusView),
+        (status = 404, description = "No such campaign (or not the caller's).", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn status(
     State(state): State<AppState>,
     principal: Principal,
@@ -158,15 +292,28 @@ async fn status(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Page {
+    /// Campaigns per page, 1 to 100 (default 20).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/campaign/list",
+    tag = "campaigns",
+    summary = "List campaigns, newest first",
+    params(Page),
+    responses((status = 200, description = "A page of campaigns.", body = CampaignPage)),
+    security(("api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -179,6 +326,22 @@ async fn list(
     Ok(Json(page).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/campaign/export",
+    tag = "campaigns",
+    summary = "A campaign's recipients and their states, as CSV",
+    description = "Cells that a spreadsheet would run as a formula (`= + - @`, tab, CR) are \
+        neutralised with a leading `'`.",
+    params(ById),
+    responses(
+        (status = 200, description = "The CSV.", content_type = "text/csv; charset=utf-8",
+            body = String, headers(("Content-Disposition" = String,
+                description = "`attachment; filename=\"campaign-<id>.csv\"`."))),
+        (status = 404, description = "No such campaign (or not the caller's).", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn export(
     State(state): State<AppState>,
     principal: Principal,
@@ -243,6 +406,17 @@ async fn parts(
     Ok((file, campaign_id))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/csv/upload",
+    tag = "campaigns",
+    summary = "Upload contacts as CSV",
+    description = "Each line is checked on its own: the report lists the lines taken and each \
+        refused one with its reason. Bodies up to `sms.max_upload_bytes`.",
+    request_body(content = ContactsUpload, content_type = "multipart/form-data"),
+    responses((status = 200, description = "The per-line report.", body = UploadReport)),
+    security(("api_key" = [])),
+)]
 async fn upload_contacts(
     State(state): State<AppState>,
     principal: Principal,
@@ -258,6 +432,20 @@ async fn upload_contacts(
     Ok(Json(report).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/campaign/upload",
+    tag = "campaigns",
+    summary = "Upload a campaign's recipients as CSV",
+    request_body(content = RecipientsUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The per-line report.", body = UploadReport),
+        (status = 404, description = "No such campaign (or not the caller's).", body = ErrorBody),
+        (status = 409, description = "The campaign no longer takes recipients.",
+            body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn upload_recipients(
     State(state): State<AppState>,
     principal: Principal,
@@ -281,6 +469,19 @@ async fn upload_recipients(
     Ok(Json(report).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/sms/send/enhanced",
+    tag = "sms",
+    summary = "Send one SMS",
+    request_body = SendRequest,
+    responses(
+        (status = 202, description = "Queued for the phone.", body = Accepted),
+        (status = 409, description = "The number is suppressed (it opted out).",
+            body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn send(
     State(state): State<AppState>,
     principal: Principal,
@@ -292,11 +493,27 @@ async fn send(
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": sms.id, "phone": sms.phone, "state": sms.state})),
+        Json(Accepted {
+            id: &sms.id,
+            phone: &sms.phone,
+            state: &sms.state,
+        }),
     )
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/sms/{id}",
+    tag = "sms",
+    summary = "One message's state",
+    params(("id" = String, Path, description = "The message's id.")),
+    responses(
+        (status = 200, description = "The message.", body = SmsView),
+        (status = 404, description = "No such message (or not the caller's).", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn message(
     State(state): State<AppState>,
     principal: Principal,
@@ -305,13 +522,30 @@ async fn message(
     Ok(Json(state.campaigns.message(&Actor::of(&principal), &id).await?).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Where to send the test.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestRequest {
+    /// The number; default `sms.test_phone`.
     #[serde(default)]
     phone: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/sms/test",
+    tag = "sms",
+    summary = "Send a test SMS through the phone",
+    description = "The body is optional: nothing, `{}`, or `{\"phone\": \"…\"}` (default: \
+        `sms.test_phone`).",
+    request_body(content = Option<TestRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "What the phone answered.", body = TestResult),
+        (status = 502, description = "The phone did not take the message; the message says \
+            what it answered.", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn test(
     State(state): State<AppState>,
     principal: Principal,
@@ -332,6 +566,15 @@ async fn test(
     Ok(Json(result).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/sms/status",
+    tag = "sms",
+    summary = "The phone gateway and the queue",
+    responses((status = 200, description = "The gateway, the device, the queue, today.",
+        body = SmsStatus)),
+    security(("api_key" = [])),
+)]
 async fn sms_status(
     State(state): State<AppState>,
     principal: Principal,
@@ -339,17 +582,37 @@ async fn sms_status(
     Ok(Json(state.campaigns.sms_status(&Actor::of(&principal)).await?).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/database/stats",
+    tag = "campaigns",
+    summary = "Counts of campaigns, contacts and messages",
+    responses((status = 200, description = "The counts.", body = CampaignStats)),
+    security(("api_key" = [])),
+)]
 async fn stats(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
     Ok(Json(state.campaigns.stats(&Actor::of(&principal)).await?).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// The confirmation a reset needs.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Confirm {
+    /// `RESET`.
     #[serde(default)]
+    #[schema(example = "RESET")]
     confirm: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/database/reset",
+    tag = "campaigns",
+    summary = "Delete every campaign, contact and message (admin)",
+    request_body = Confirm,
+    responses((status = 200, description = "Done.", body = ResetDone)),
+    security(("api_key" = [])),
+)]
 async fn reset(
     State(state): State<AppState>,
     principal: Principal,
@@ -361,23 +624,46 @@ async fn reset(
         ));
     }
     let deleted = state.campaigns.reset(&Actor::of(&principal)).await?;
-    Ok(Json(json!({"reset": true, "rows_deleted": deleted})).into_response())
+    Ok(Json(ResetDone {
+        reset: true,
+        rows_deleted: deleted,
+    })
+    .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/suppressions",
+    tag = "sms",
+    summary = "The suppression list",
+    responses((status = 200, description = "The list.", body = Suppressions)),
+    security(("api_key" = [])),
+)]
 async fn suppressions(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
     let list = state.campaigns.suppressions(&Actor::of(&principal)).await?;
-    Ok(Json(json!({"suppressions": list})).into_response())
+    Ok(Json(Suppressions { suppressions: list }).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// A number.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PhoneBody {
+    /// The number, in E.164 or a national form of `sms.default_region`.
     phone: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/suppressions",
+    tag = "sms",
+    summary = "Never send to this number again",
+    request_body = PhoneBody,
+    responses((status = 201, description = "Suppressed.", body = SuppressionView)),
+    security(("api_key" = [])),
+)]
 async fn suppress(
     State(state): State<AppState>,
     principal: Principal,
@@ -390,6 +676,18 @@ async fn suppress(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/suppressions/{phone}",
+    tag = "sms",
+    summary = "Take a number off the suppression list",
+    params(("phone" = String, Path, description = "The number, in E.164.")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 404, description = "The number is not suppressed.", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn unsuppress(
     State(state): State<AppState>,
     principal: Principal,
@@ -402,6 +700,19 @@ async fn unsuppress(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/device/delivery",
+    tag = "device",
+    summary = "The phone reports a message's delivery (device role)",
+    request_body = DeliveryReport,
+    responses(
+        (status = 200, description = "Applied (or a repeat of a report already applied).",
+            body = Applied),
+        (status = 404, description = "No such message.", body = ErrorBody),
+    ),
+    security(("api_key" = [])),
+)]
 async fn delivery(
     State(state): State<AppState>,
     ApiJson(report): ApiJson<DeliveryReport>,
@@ -409,6 +720,15 @@ async fn delivery(
     Ok(Json(state.campaigns.delivery(report).await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/device/inbound",
+    tag = "device",
+    summary = "The phone reports an incoming SMS (device role); STOP suppresses the sender",
+    request_body = Inbound,
+    responses((status = 200, description = "Applied.", body = Applied)),
+    security(("api_key" = [])),
+)]
 async fn inbound(
     State(state): State<AppState>,
     ApiJson(message): ApiJson<Inbound>,
@@ -416,6 +736,26 @@ async fn inbound(
     Ok(Json(state.campaigns.inbound(message).await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/device/webhook",
+    tag = "device",
+    summary = "The phone gateway's signed webhook",
+    description = "Signed by the gateway: `X-Signature` is the hex HMAC-SHA256 of \
+        `X-Timestamp` + `.` + the body under `sms.webhook_secret`; the timestamp must be \
+        recent. The body is a delivery report or an inbound message.",
+    params(
+        ("X-Signature" = String, Header, description = "Hex HMAC-SHA256."),
+        ("X-Timestamp" = String, Header, description = "Unix seconds."),
+    ),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Applied.", body = Applied),
+        (status = 401, description = "Not signed by the gateway, or too old; says which.",
+            body = ErrorBody),
+        (status = 404, description = "No such message.", body = ErrorBody),
+    ),
+)]
 async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -7,7 +7,7 @@ use crate::store::campaigns::{CampaignRecord, SmsRecord, StateCounts};
 use serde::Serialize;
 
 /// A campaign.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignView {
     /// Id.
     pub id: String,
@@ -38,7 +38,7 @@ pub struct CampaignView {
 }
 
 /// Whose a campaign is.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OwnerView {
     /// Owner id.
     pub id: String,
@@ -70,7 +70,7 @@ impl CampaignView {
 }
 
 /// Recipient counts by state, as `status` shows them.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     /// Waiting.
     pub pending: i64,
@@ -89,7 +89,7 @@ pub struct Counts {
 }
 
 /// `GET /api/campaign/status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusView {
     /// Id.
     pub id: String,
@@ -147,7 +147,7 @@ impl StatusView {
 }
 
 /// A single message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SmsView {
     /// Id.
     pub id: String,
@@ -192,7 +192,7 @@ impl SmsView {
 }
 
 /// One rejected upload line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejected {
     /// The line in the file (the header is line 1).
     pub line: u64,
@@ -204,7 +204,7 @@ pub struct Rejected {
 }
 
 /// What an upload did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UploadReport {
     /// Rows stored.
     pub accepted: u64,

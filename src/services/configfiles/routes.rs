@@ -12,27 +12,69 @@ use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::json::Json;
 use crate::http::middleware::authorize::{PublicLimit, limit_public};
+use crate::http::openapi::ErrorBody;
 use crate::http::request_facts::{body_bytes, origin};
 use crate::http::state::AppState;
 use crate::services::configfiles::{self, Request as ConfigRequest};
-use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// Routes of this area.
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let limit = from_fn_with_state(PublicLimit::new(state, RouteGroup::Config), limit_public);
-    Router::new()
-        .route("/api/config", post(config).route_layer(limit))
-        .route("/.well-known/jwks.json", get(jwks))
+    OpenApiRouter::new()
+        .routes(routes!(config).map(|route| route.route_layer(limit)))
+        .routes(routes!(jwks))
+}
+
+/// A sealed answer: what the server says, encrypted to the request's body key and signed
+/// with the server's key. Decrypted, `data` holds `{"status", "timestamp", "message", …}`,
+/// the HTTP status repeated as `status`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // Describes `Opened::seal`'s output for the document.
+struct SealedAnswer {
+    /// Compact JWE (`dir`, `A256GCM`) under the request's body key.
+    data: String,
+    /// Base64url ES256 signature of `data` by the server's signing key.
+    signature: String,
+}
+
+/// An answer of the config service: sealed once the body key is known, plain before.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Describes two bodies for the document; neither is built through it.
+enum ConfigAnswer {
+    Sealed(SealedAnswer),
+    Refused(ErrorBody),
+}
+
+/// A JSON Web Key Set (RFC 7517).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // Describes `EnvelopeVerifier::jwks` for the document.
+struct KeySet {
+    /// The server's public keys (P-256): `use: enc` to encrypt tokens to, `use: sig` to
+    /// verify answers with; each with its `kid`.
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<Value>,
 }
 
 /// The public keys clients encrypt to and verify responses with. Public by design; cached
 /// briefly by clients so that a rotation reaches them within minutes.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "config",
+    summary = "The server's public keys",
+    responses((status = 200, description = "The key set.", body = KeySet,
+        headers(("Cache-Control" = String, description = "`public, max-age=300`.")))),
+)]
 async fn jwks(State(state): State<AppState>) -> Response {
     let mut response = Json(state.envelope.jwks()).into_response();
     response.headers_mut().insert(
@@ -61,6 +103,35 @@ impl Sealed {
     }
 }
 
+/// Seed 002's encrypted config service.
+#[utoipa::path(
+    post,
+    path = "/api/config",
+    tag = "config",
+    summary = "Read or change a config file, end-to-end encrypted",
+    description = "The body is a compact JWE (`dir`, `A256GCM`) under the body key that the \
+        `Authorization` token carries; decrypted, it is `{\"action\": \"list\" | \"read\" | \
+        \"get\" | \"set\" | \"delete\" | …, \"file\", …}`. Refusals before the body key is \
+        known are plain JSON; every answer after it, errors included, is sealed.",
+    request_body(content = String, content_type = "application/jose",
+        description = "Compact JWE under the body key."),
+    responses(
+        (status = 200, description = "Done; the sealed answer.", body = SealedAnswer),
+        (status = 400, description = "A malformed token (plain), or a body that does not \
+            decrypt or parse (sealed).", body = ConfigAnswer),
+        (status = 401, description = "No token, or one that is expired, replayed, too long-lived \
+            or undecryptable (plain).", body = ErrorBody),
+        (status = 403, description = "The token's signature is bad (plain), or the client may \
+            not use this action or file (sealed).", body = ConfigAnswer),
+        (status = 404, description = "No such file, key or section (sealed).",
+            body = SealedAnswer),
+        (status = 409, description = "The file changed since the version the client read \
+            (sealed, with `current_version`).", body = SealedAnswer),
+        (status = 413, description = "The body, or the file it would make, is too large.",
+            body = ConfigAnswer),
+    ),
+    security(("envelope" = [])),
+)]
 async fn config(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (client_ip, _) = origin(&request);
     let route = request
