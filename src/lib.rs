@@ -26,6 +26,8 @@ pub mod net;
 pub mod redis_client;
 /// Secret-holding types that zeroize on drop and never print.
 pub mod secret;
+/// Whole numbers in JSON bodies, in either spelling (`270`, `270.0`).
+pub mod whole_number;
 
 // 2. Security primitives and state.
 

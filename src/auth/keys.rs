@@ -65,14 +65,17 @@ pub enum KeyError {
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// Owner name (created on first use).
+    #[schema(value_type = crate::http::openapi::Name)]
     pub owner: String,
     /// Person or program; used only when the owner is new.
     #[serde(default)]
     pub owner_kind: OwnerKind,
     /// Role name.
+    #[schema(value_type = Role)]
     pub role: String,
     /// Optional label.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::openapi::Name>)]
     pub label: Option<String>,
     /// Lifetime, e.g. `"90d"`; none means no expiry.
     #[serde(default)]
@@ -93,6 +96,8 @@ pub struct CreateKey {
 #[serde(deny_unknown_fields)]
 pub struct QuotaRequest {
     /// Uses per period.
+    #[serde(deserialize_with = "crate::whole_number::i64")]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub limit: i64,
     /// `never` (default), `daily` or `monthly`.
     #[serde(default = "never")]

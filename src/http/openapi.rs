@@ -22,6 +22,7 @@ use utoipa::openapi::content::Content;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
@@ -45,6 +46,66 @@ pub struct ErrorBody {
     /// What went wrong and what to do about it; never a secret, never a stack trace.
     pub message: String,
 }
+
+/// Not empty, not only spaces, no control characters (`char::is_control`, Unicode's Cc): the
+/// rule of every name a request gives, as a JSON Schema (ECMA-262) pattern.
+const NAME_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// A name as the key manager takes it (owners, labels): 1 to 128 characters
+/// (`auth::keys::checks::validate_name`).
+pub struct Name;
+
+/// A campaign's name: 1 to 200 characters (`campaigns::manage`).
+pub struct CampaignName;
+
+fn name_schema(max: usize, description: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(NAME_PATTERN))
+        .description(Some(description))
+        .into()
+}
+
+impl PartialSchema for Name {
+    fn schema() -> RefOr<Schema> {
+        name_schema(
+            128,
+            "1 to 128 characters, not only spaces, no control characters.",
+        )
+    }
+}
+
+impl ToSchema for Name {}
+
+impl PartialSchema for CampaignName {
+    fn schema() -> RefOr<Schema> {
+        name_schema(
+            200,
+            "1 to 200 characters, not only spaces, no control characters.",
+        )
+    }
+}
+
+impl ToSchema for CampaignName {}
+
+/// A permission's name, as roles hold them (`auth::policy::Permission`).
+pub struct PermissionName;
+
+impl PartialSchema for PermissionName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                crate::auth::Permission::ALL.iter().map(|p| p.as_str()),
+            ))
+            .description(Some("A permission, e.g. `keys.manage`."))
+            .into()
+    }
+}
+
+impl ToSchema for PermissionName {}
 
 /// The statuses any route may answer, whatever it does: (status, component name, meaning).
 const EDGE_ERRORS: [(&str, &str, &str); 5] = [

@@ -140,16 +140,20 @@ const MAX_LISTED: usize = 20;
 pub struct ImportKey {
     /// SHA-256 of the key string: 64 hex characters, or base64 (standard or URL-safe,
     /// padded or not) of the 32 bytes.
+    #[schema(pattern = r"^\s*([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)\s*$")]
     pub hash: String,
     /// Owner name (created on first use).
+    #[schema(value_type = crate::http::openapi::Name)]
     pub owner: String,
     /// Person or program; used only when the owner is new.
     #[serde(default)]
     pub owner_kind: OwnerKind,
     /// Role name.
+    #[schema(value_type = crate::auth::Role)]
     pub role: String,
     /// Optional label.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::openapi::Name>)]
     pub label: Option<String>,
     /// When the key stops working, RFC 3339.
     #[serde(default)]

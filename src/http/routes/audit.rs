@@ -31,20 +31,23 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct Query {
     /// Records at or after this time, RFC 3339.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Records before this time, RFC 3339.
+    #[param(format = DateTime)]
     until: Option<String>,
     /// Records of this owner or key id.
     actor: Option<String>,
     /// Records of this kind, e.g. `key.create`.
     kind: Option<String>,
     /// Records with this outcome.
-    #[param(value_type = Option<AuditOutcome>)]
+    #[param(value_type = Option<AuditOutcome>, inline)]
     outcome: Option<String>,
     /// Records per page, 1 to 500 (default 100); a page also ends at about 1 MiB.
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 

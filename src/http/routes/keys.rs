@@ -14,7 +14,7 @@
 use crate::auth::keys::{
     ChangedBy, CreateKey, ImportKey, IssuedKey, KeyPage, KeyView, MAX_IMPORT, SetLimits,
 };
-use crate::auth::{Permission, Principal};
+use crate::auth::{Permission, Principal, Role};
 use crate::config::RouteGroup;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -48,7 +48,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// A created key: the plaintext once, beside the usual view.
 #[derive(Serialize, ToSchema)]
-struct Created {
+struct CreatedKey {
     /// The key string. Shown this once: only its hash is kept.
     key: String,
     #[serde(flatten)]
@@ -61,7 +61,7 @@ struct Created {
 fn created(state: &AppState, issued: IssuedKey, previous: Option<KeyView>) -> Response {
     let view = state.keys.present(&issued.record);
     let location = HeaderValue::from_str(&format!("{}/api/keys/{}", state.mount, view.id)).ok();
-    let body = Created {
+    let body = CreatedKey {
         key: issued.token.expose().to_owned(),
         view,
         previous,
@@ -88,7 +88,7 @@ fn by(principal: &Principal) -> ChangedBy<'_> {
     summary = "Create a key",
     request_body = CreateKey,
     responses(
-        (status = 201, description = "The key, shown this once.", body = Created,
+        (status = 201, description = "The key, shown this once.", body = CreatedKey,
             headers(("Location" = String, description = "The key's URL."))),
     ),
     security(("api_key" = [])),
@@ -108,7 +108,7 @@ async fn create(
 #[serde(deny_unknown_fields)]
 struct Import {
     /// The keys, at most 1,000.
-    #[schema(max_items = 1000)]
+    #[schema(min_items = 1, max_items = 1000)]
     keys: Vec<ImportKey>,
 }
 
@@ -163,6 +163,7 @@ struct ListQuery {
     /// Only this owner's keys (by name).
     owner: Option<String>,
     /// Only keys of this role.
+    #[param(value_type = Option<Role>, inline)]
     role: Option<String>,
     /// Only keys in this state.
     state: Option<KeyState>,
@@ -170,6 +171,7 @@ struct ListQuery {
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
@@ -339,7 +341,7 @@ struct RotateRequest {
     request_body(content = Option<RotateRequest>, content_type = "application/json"),
     responses(
         (status = 201, description = "The new key, shown this once, and the old one.",
-            body = Created, headers(("Location" = String, description = "The new key's URL."))),
+            body = CreatedKey, headers(("Location" = String, description = "The new key's URL."))),
         (status = 404, description = "No such key.", body = ErrorBody),
         (status = 409, description = "The key is revoked or already replaced.",
             body = ErrorBody),

@@ -37,13 +37,14 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct Question {
     /// The key as the client presented it.
+    #[schema(min_length = 1)]
     key: String,
     /// Permissions the key's role must hold (`keys.manage`, …); none by default.
     #[serde(default)]
-    #[schema(max_items = 32)]
+    #[schema(max_items = 32, value_type = Vec<crate::http::openapi::PermissionName>)]
     permissions: Vec<String>,
     /// Quota uses to count: 1 by default, 0 only looks.
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::whole_number::i64")]
     #[schema(minimum = 0, maximum = 10_000)]
     cost: i64,
 }
@@ -68,7 +69,7 @@ struct Verdict<'a> {
     /// The key's role.
     role: Option<Role>,
     /// What the role may do.
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::http::openapi::PermissionName>>)]
     permissions: Option<Permissions>,
     /// When the key stops working, RFC 3339.
     expires_at: Option<String>,

@@ -35,7 +35,7 @@ struct Identity<'a> {
     /// Where the key comes from.
     source: KeySource,
     /// What the role may do.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<crate::http::openapi::PermissionName>)]
     permissions: Permissions,
     /// The key's own rate limit, e.g. `100/min`; absent: the role's applies.
     rate_limit: Option<&'a str>,

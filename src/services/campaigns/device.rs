@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct DeliveryReport {
     /// The message id we sent with.
+    #[schema(min_length = 1, max_length = 200)]
     pub id: String,
     /// `sent`, `delivered` or `failed`.
+    #[schema(pattern = "^(sent|delivered|failed)$")]
     pub state: String,
     /// Why it failed.
     #[serde(default)]
@@ -27,6 +29,7 @@ pub struct DeliveryReport {
 #[serde(deny_unknown_fields)]
 pub struct Inbound {
     /// The sender.
+    #[schema(min_length = 1)]
     pub from: String,
     /// The text.
     pub message: String,
@@ -107,7 +110,7 @@ impl Campaigns {
                 "state must be sent, delivered or failed".into(),
             ));
         }
-        if report.id.is_empty() || report.id.len() > MAX_FIELD {
+        if report.id.is_empty() || report.id.chars().count() > MAX_FIELD {
             return Err(CampaignError::Invalid("id must be a message id".into()));
         }
         self.apply_report(&report.id, &report.state, report.reason.as_deref())

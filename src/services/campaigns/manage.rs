@@ -20,8 +20,10 @@ pub const MAX_PAGE: u32 = 100;
 #[serde(deny_unknown_fields)]
 pub struct CreateCampaign {
     /// Display name.
+    #[schema(value_type = crate::http::openapi::CampaignName)]
     pub name: String,
     /// The template.
+    #[schema(min_length = 1, max_length = 1600)]
     pub message: String,
     /// Pace, e.g. `"30/min"` (default `sms.rate`).
     #[serde(default)]
@@ -33,6 +35,7 @@ pub struct CreateCampaign {
 
 /// A created campaign, with its template's size.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedCampaign)]
 pub struct Created {
     /// The campaign.
     #[serde(flatten)]

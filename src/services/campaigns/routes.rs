@@ -302,6 +302,7 @@ struct Page {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     #[serde(default)]
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
@@ -600,7 +601,7 @@ async fn stats(State(state): State<AppState>, principal: Principal) -> Result<Re
 struct Confirm {
     /// `RESET`.
     #[serde(default)]
-    #[schema(example = "RESET")]
+    #[schema(pattern = "^RESET$", required = true)]
     confirm: String,
 }
 
@@ -652,6 +653,7 @@ async fn suppressions(
 #[serde(deny_unknown_fields)]
 struct PhoneBody {
     /// The number, in E.164 or a national form of `sms.default_region`.
+    #[schema(min_length = 1)]
     phone: String,
 }
 

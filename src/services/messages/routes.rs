@@ -181,6 +181,7 @@ async fn describe(State(state): State<AppState>) -> Response {
 #[serde(untagged)]
 enum Lifetime {
     /// Seconds.
+    #[serde(deserialize_with = "crate::whole_number::u64")]
     Seconds(u64),
     /// A duration such as `"30m"`, `"1h"`, `"7d"`.
     Text(String),
