@@ -205,6 +205,7 @@ pub fn finish(mut api: OpenApi, base_url: Option<&str>, serves_document: bool) -
         );
     }
     add_security_schemes(components);
+    unique_operation_ids(&mut api);
     for item in api.paths.paths.values_mut() {
         for operation in [
             &mut item.get,
@@ -220,6 +221,46 @@ pub fn finish(mut api: OpenApi, base_url: Option<&str>, serves_document: bool) -
         }
     }
     api
+}
+
+/// Operation ids are the handlers' names; where two areas share one (`create`, `list`), both
+/// are prefixed with their tag (`keys_create`, `campaigns_create`), so every id is unique
+/// and the common ones stay short.
+fn unique_operation_ids(api: &mut OpenApi) {
+    let operations = || {
+        api.paths.paths.values().flat_map(|item| {
+            [&item.get, &item.post, &item.put, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+        })
+    };
+    let mut uses = std::collections::BTreeMap::<String, usize>::new();
+    for operation in operations() {
+        if let Some(id) = &operation.operation_id {
+            *uses.entry(id.clone()).or_default() += 1;
+        }
+    }
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let shared = operation
+                .operation_id
+                .as_ref()
+                .is_some_and(|id| uses.get(id).copied().unwrap_or(0) > 1);
+            let tag = operation.tags.as_ref().and_then(|t| t.first()).cloned();
+            if let (true, Some(tag), Some(id)) = (shared, tag, operation.operation_id.as_mut()) {
+                *id = format!("{tag}_{id}");
+            }
+        }
+    }
 }
 
 /// One operation: the shared error responses it can give, and its credentials spelled out.

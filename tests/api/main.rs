@@ -25,6 +25,7 @@ mod key_verification;
 mod lockout;
 mod messages;
 mod metrics;
+mod openapi;
 mod postgres_faults;
 mod process;
 mod rate_limits;
