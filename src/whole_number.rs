@@ -31,7 +31,7 @@ enum Number {
 /// of the upper one.
 fn whole(f: f64) -> Option<i64> {
     const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
-    (f.fract() == 0.0 && f >= -LIMIT && f < LIMIT).then_some(f as i64)
+    (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
 }
 
 #[cfg(test)]
