@@ -48,6 +48,8 @@ pub mod tls;
 
 // 3. Services built on the layer below: config files (seed 002), the message drop (seed 004).
 
+/// Guarding other services: the rules, forward-auth and the proxy.
+pub mod gateway;
 /// One folder per service: logic, settings and its `routes.rs`.
 pub mod services;
 

@@ -84,6 +84,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// The OpenAPI document.
     pub openapi: OpenApiSettings,
+    /// Rules guarding other services: forward-auth and gateway mode.
+    pub gateway: crate::gateway::GatewaySettings,
 }
 
 /// `[openapi]`

@@ -24,6 +24,18 @@ impl Settings {
 
     /// Check values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(err) = crate::gateway::Rules::compile(&self.gateway.routes) {
+            return Err(ConfigError::Invalid {
+                key: "gateway.routes",
+                reason: err.to_string(),
+            });
+        }
+        if !matches!(self.gateway.forward_rate_limited_status, 403 | 429) {
+            return Err(ConfigError::Invalid {
+                key: "gateway.forward_rate_limited_status",
+                reason: "must be 403 (for nginx's auth_request) or 429".to_owned(),
+            });
+        }
         if self.server.host.parse::<std::net::IpAddr>().is_err() && self.server.host != "localhost"
         {
             return Err(ConfigError::Invalid {
